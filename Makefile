@@ -1,0 +1,50 @@
+# The two commands: `make run` and `make test`.  Everything else is set-up they share.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 5000
+WORKERS ?= 2
+export FLASK_APP := app:create_app
+
+.PHONY: run test serve db db-stop migrate seed translations lint bench-seed clean-db
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+translations: $(BIN)/.installed
+	$(BIN)/python scripts/translations.py compile
+
+# Project-local PostgreSQL + PostGIS under var/ (skipped when DATABASE_URL is set).
+db:
+	$(PYTHON) scripts/localdb.py start
+
+db-stop:
+	$(PYTHON) scripts/localdb.py stop
+
+migrate: $(BIN)/.installed db
+	$(BIN)/flask db upgrade
+
+seed: migrate
+	$(BIN)/flask seed ankang --if-empty
+
+run: translations seed
+	@echo "Serving the API on http://$(HOST):$(PORT)/api/v1 — docs at http://$(HOST):$(PORT)/api/v1/docs"
+	$(BIN)/gunicorn --workers $(WORKERS) --bind $(HOST):$(PORT) --access-logfile - 'app:create_app()'
+
+# Serve without migrating or seeding (production-style; the database must be ready).
+serve: translations
+	$(BIN)/gunicorn --workers $(WORKERS) --bind $(HOST):$(PORT) --access-logfile - 'app:create_app()'
+
+test: translations db
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+
+bench-seed: translations db
+	$(BIN)/python bench/seed.py

@@ -1,0 +1,82 @@
+"""Application factory: ``create_app()`` is the only entry point; nothing runs at import."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, request, send_from_directory
+from sqlalchemy import text
+
+from config import load_config
+from core.errors import GridsApi, error_response, register_error_handlers
+from core.extensions import babel, db, migrate
+
+SUPPORTED_LOCALES = ("zh_CN", "en")
+
+
+def _select_locale() -> str | None:
+    """Pick zh_CN or en from Accept-Language (``zh``, ``zh-CN``, ``zh-Hans`` all mean zh_CN)."""
+    for language, _quality in request.accept_languages:
+        tag = language.lower().replace("_", "-")
+        if tag.startswith("zh"):
+            return "zh_CN"
+        if tag.startswith("en"):
+            return "en"
+    return None
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Create and configure the Flask application."""
+    app = Flask(__name__)
+    app.config.update(load_config(config))
+    app.json.ensure_ascii = False  # Chinese names stay readable in responses
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(app.root_path + "/migrations"), compare_type=True)
+    babel.init_app(app, locale_selector=_select_locale,
+                   default_translation_directories=app.root_path + "/translations")
+
+    api = GridsApi(app, spec_kwargs={"info": {"description": "Anti-fraud grid outreach backend"}})
+    register_error_handlers(app)
+    _register_blueprints(api)
+    _register_docs_assets(app)
+    _register_operations(app)
+    _register_cli(app)
+    return app
+
+
+def _register_blueprints(api: GridsApi) -> None:
+    from grids.resources import blp as grids_blp
+    from grids.resources import regions_blp
+
+    for blueprint in (regions_blp, grids_blp):
+        api.register_blueprint(blueprint, url_prefix="/api/v1" + blueprint.url_prefix)
+
+
+def _register_docs_assets(app: Flask) -> None:
+    """Serve Swagger UI from the installed package, not a CDN (phones and offices may be offline)."""
+    import swagger_ui_bundle
+
+    @app.get("/api/v1/docs/static/<path:filename>")
+    def swagger_ui_static(filename: str):
+        return send_from_directory(swagger_ui_bundle.swagger_ui_path, filename)
+
+
+def _register_operations(app: Flask) -> None:
+    @app.get("/api/v1/health")
+    def health():
+        """Liveness and database reachability."""
+        try:
+            db.session.execute(text("select 1"))
+        except Exception:  # any failure to reach the database means "down", never a 500
+            db.session.rollback()
+            return error_response(503, database="unavailable")
+        return {"status": "ok", "database": "ok"}
+
+
+def _register_cli(app: Flask) -> None:
+    from grids.cli import grids_cli, seed_cli
+
+    app.cli.add_command(seed_cli)
+    app.cli.add_command(grids_cli)

@@ -1,0 +1,144 @@
+"""One error shape for the whole API (flask-smorest's) and typed domain errors.
+
+Every error body is ``{"code", "status", "message", "errors"?}``.  Messages are
+user-safe and translated (zh-CN / en, following ``Accept-Language``); the text of
+an exception is never sent to the client.
+"""
+from __future__ import annotations
+
+import http
+import logging
+from typing import Any
+
+from flask import current_app, jsonify
+from flask_babel import lazy_gettext as _l
+from flask_smorest import Api
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from werkzeug.exceptions import HTTPException
+
+from core.extensions import db
+
+log = logging.getLogger(__name__)
+
+# Default, translated messages per status, used when the code raising the
+# error gave none of its own.
+DEFAULT_MESSAGES = {
+    400: _l("The request could not be understood."),
+    401: _l("Authentication is required."),
+    403: _l("You are not allowed to do this."),
+    404: _l("The requested object was not found."),
+    405: _l("This method is not allowed on this resource."),
+    409: _l("The request conflicts with the current state of the data."),
+    413: _l("The request body is too large."),
+    415: _l("Unsupported media type; send JSON."),
+    422: _l("The input is invalid; see the field errors."),
+    429: _l("Too many requests; slow down."),
+    500: _l("An internal error occurred; it has been logged."),
+    503: _l("The service is temporarily unavailable; try again shortly."),
+}
+
+
+class DomainError(Exception):
+    """A rule of the domain was broken; carries an HTTP status and a safe message."""
+
+    status = 400
+
+    def __init__(self, message: Any = None, *, errors: dict | None = None, status: int | None = None,
+                 **extra: Any) -> None:
+        super().__init__(str(message) if message else self.__class__.__name__)
+        self.message = message
+        self.errors = errors
+        self.extra = extra
+        if status is not None:
+            self.status = status
+
+
+class NotFound(DomainError):
+    """The object does not exist (or is outside the caller's scope)."""
+
+    status = 404
+
+
+class Conflict(DomainError):
+    """The request conflicts with the stored state."""
+
+    status = 409
+
+
+class Invalid(DomainError):
+    """Input that parses but breaks a rule; field errors go in ``errors``."""
+
+    status = 422
+
+
+class Forbidden(DomainError):
+    """The caller is authenticated and in scope but may not do this."""
+
+    status = 403
+
+
+def error_body(status: int, message: Any = None, errors: dict | None = None, **extra: Any) -> dict:
+    """Build the one error body shape."""
+    body: dict[str, Any] = {"code": status, "status": http.HTTPStatus(status).phrase}
+    text = message if message is not None else DEFAULT_MESSAGES.get(status)
+    if text is not None:
+        body["message"] = str(text)
+    if errors:
+        body["errors"] = errors
+    body.update(extra)
+    return body
+
+
+def error_response(status: int, message: Any = None, errors: dict | None = None, **extra: Any):
+    """A JSON response in the error shape."""
+    response = jsonify(error_body(status, message, errors, **extra))
+    response.status_code = status
+    return response
+
+
+class GridsApi(Api):
+    """flask-smorest Api whose HTTP errors carry translated messages."""
+
+    def handle_http_exception(self, error: HTTPException):
+        status = error.code or 500
+        data = getattr(error, "data", None) or {}
+        message = data.get("message")
+        # webargs puts field errors under "messages", keyed by location (json, query, ...).
+        errors = data.get("errors") or data.get("messages")
+        if status >= 500:
+            original = getattr(error, "original_exception", None)
+            if original is not None:
+                log.error("unhandled error", exc_info=original)
+        response = error_response(status, message, errors)
+        headers = data.get("headers") or getattr(error, "headers", None) or {}
+        for name, value in dict(headers).items():
+            response.headers[name] = value
+        if status == 405 and hasattr(error, "valid_methods") and error.valid_methods:
+            response.headers["Allow"] = ", ".join(error.valid_methods)
+        return response
+
+
+def register_error_handlers(app) -> None:
+    """Map domain and database exceptions onto the error shape."""
+
+    @app.errorhandler(DomainError)
+    def _domain_error(error: DomainError):
+        return error_response(error.status, error.message, error.errors, **error.extra)
+
+    @app.errorhandler(IntegrityError)
+    def _integrity_error(error: IntegrityError):
+        db.session.rollback()
+        log.info("integrity error: %s", getattr(error.orig, "diag", None) and error.orig.diag.constraint_name)
+        return error_response(409)
+
+    @app.errorhandler(OperationalError)
+    def _database_unavailable(error: OperationalError):
+        db.session.rollback()
+        log.error("database unavailable: %s", error.__class__.__name__)
+        return error_response(503)
+
+    @app.errorhandler(DBAPIError)
+    def _database_error(error: DBAPIError):
+        db.session.rollback()
+        current_app.logger.exception("database error")
+        return error_response(500)

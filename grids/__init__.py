@@ -1,0 +1,1 @@
+"""Territory and people: regions, grid cells, households (and later members, accounts)."""

@@ -1,0 +1,1 @@
+"""Activity on the territory: visits, coverage, cases, certification (imports from ``grids``)."""
