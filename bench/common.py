@@ -1,0 +1,34 @@
+"""Shared set-up of the benchmarks: a scratch database in the same server, migrated."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import flask_migrate
+import psycopg
+from sqlalchemy.engine import make_url
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from app import create_app  # noqa: E402
+from config import LOCAL_DATABASE_URL  # noqa: E402
+
+
+def bench_app(database: str = "grids_bench", recreate: bool = True):
+    """An app bound to a scratch database ``database`` on the configured server."""
+    base = os.environ.get("DATABASE_URL") or LOCAL_DATABASE_URL.format(port=os.environ.get("GRIDS_PG_PORT",
+                                                                                              "54329"))
+    url = make_url(base).set(database=database)
+    plain = url.set(drivername="postgresql")
+    if recreate:
+        admin = plain.set(database="postgres").render_as_string(hide_password=False)
+        with psycopg.connect(admin, autocommit=True) as connection:
+            connection.execute(f'drop database if exists "{database}" with (force)')
+            connection.execute(f'create database "{database}"')
+        with psycopg.connect(plain.render_as_string(hide_password=False), autocommit=True) as connection:
+            connection.execute("create extension if not exists postgis")
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url.render_as_string(hide_password=False)})
+    with app.app_context():
+        flask_migrate.upgrade()
+    return app
