@@ -4,18 +4,21 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, request, send_from_directory
+from flask import Flask, has_request_context, request, send_from_directory
 from sqlalchemy import text
 
 from config import load_config
 from core.errors import GridsApi, error_response, register_error_handlers
-from core.extensions import babel, db, migrate
+from core.extensions import babel, db, limiter, migrate
+from core.scope import install_scope_filter
 
 SUPPORTED_LOCALES = ("zh_CN", "en")
 
 
 def _select_locale() -> str | None:
     """Pick zh_CN or en from Accept-Language (``zh``, ``zh-CN``, ``zh-Hans`` all mean zh_CN)."""
+    if not has_request_context():
+        return None
     for language, _quality in request.accept_languages:
         tag = language.lower().replace("_", "-")
         if tag.startswith("zh"):
@@ -37,7 +40,15 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     babel.init_app(app, locale_selector=_select_locale,
                    default_translation_directories=app.root_path + "/translations")
 
+    limiter.init_app(app)
+    install_scope_filter()
+
+    from grids.accounts import auth
+
+    auth.configure(app)
     api = GridsApi(app, spec_kwargs={"info": {"description": "Anti-fraud grid outreach backend"}})
+    api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
+    api.spec.options["security"] = [{"bearer": []}]
     register_error_handlers(app)
     _register_blueprints(api)
     _register_docs_assets(app)
@@ -47,10 +58,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 
 def _register_blueprints(api: GridsApi) -> None:
+    from grids.accounts.resources import audit_blp, auth_blp, me_blp, users_blp
+    from grids.households.resources import blp as households_blp
+    from grids.members.resources import blp as members_blp
     from grids.resources import blp as grids_blp
     from grids.resources import regions_blp
 
-    for blueprint in (regions_blp, grids_blp):
+    for blueprint in (auth_blp, me_blp, users_blp, audit_blp, regions_blp, grids_blp, members_blp,
+                      households_blp):
         api.register_blueprint(blueprint, url_prefix="/api/v1" + blueprint.url_prefix)
 
 
@@ -76,7 +91,9 @@ def _register_operations(app: Flask) -> None:
 
 
 def _register_cli(app: Flask) -> None:
+    from grids.accounts.cli import users_cli
     from grids.cli import grids_cli, seed_cli
 
     app.cli.add_command(seed_cli)
     app.cli.add_command(grids_cli)
+    app.cli.add_command(users_cli)

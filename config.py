@@ -43,6 +43,13 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "GRIDS_CITY_BBOX": CITY_BBOX,
         "GRIDS_ADMIN_PASSWORD": env.get("GRIDS_ADMIN_PASSWORD"),
         "GRIDS_SEED_SCALE": float(env.get("GRIDS_SEED_SCALE", "1.0")),
+        "GRIDS_PHONE_KEY": env.get("GRIDS_PHONE_KEY"),
+        "GRIDS_ACCESS_TOKEN_SECONDS": int(env.get("GRIDS_ACCESS_TOKEN_SECONDS", "900")),
+        "GRIDS_REFRESH_TOKEN_SECONDS": int(env.get("GRIDS_REFRESH_TOKEN_SECONDS", str(7 * 24 * 3600))),
+        "GRIDS_LOGIN_RATE_LIMIT": env.get("GRIDS_LOGIN_RATE_LIMIT", "10 per minute"),
+        # Shared storage (redis://...) makes the limits hold across gunicorn workers and hosts.
+        "RATELIMIT_STORAGE_URI": env.get("GRIDS_RATELIMIT_STORAGE", "memory://"),
+        "RATELIMIT_HEADERS_ENABLED": True,
         "JSON_SORT_KEYS": False,
         # flask-smorest / OpenAPI
         "API_TITLE": "Grid outreach API",
@@ -56,8 +63,10 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     }
     if overrides:
         config.update(overrides)
+    if config["GRIDS_ENV"] != "development" and not config["TESTING"]:
+        missing = [name for name in ("SECRET_KEY", "GRIDS_ADMIN_PASSWORD") if not config.get(name)]
+        if missing:
+            raise RuntimeError(f"{' and '.join(missing)} must be set when GRIDS_ENV={config['GRIDS_ENV']}")
     if not config["SECRET_KEY"]:
-        if config["GRIDS_ENV"] == "production":
-            raise RuntimeError("SECRET_KEY must be set when GRIDS_ENV=production")
-        config["SECRET_KEY"] = "development-only-secret-key-change-me"
+        config["SECRET_KEY"] = "development-only-secret-key-change-me-0123456789"
     return config

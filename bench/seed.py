@@ -8,11 +8,11 @@ from __future__ import annotations
 import argparse
 import time
 
+from common import bench_app
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import text
 
-from common import bench_app
 from core.extensions import db
 from grids.cli import run_seed
 

@@ -125,6 +125,9 @@ def to_wgs84_mixed(lon, lat, crs) -> tuple[np.ndarray, np.ndarray]:
     lon = np.asarray(lon, dtype=float)
     lat = np.asarray(lat, dtype=float)
     crs = np.asarray(crs)
+    unknown = set(np.unique(crs).tolist()) - set(CRS_CHOICES)
+    if unknown:
+        raise ValueError(f"unknown crs {sorted(unknown)!r}")
     out_lon, out_lat = lon.copy(), lat.copy()
     for name in ("gcj02", "bd09"):
         mask = crs == name

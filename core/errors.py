@@ -45,7 +45,8 @@ class DomainError(Exception):
 
     def __init__(self, message: Any = None, *, errors: dict | None = None, status: int | None = None,
                  **extra: Any) -> None:
-        super().__init__(str(message) if message else self.__class__.__name__)
+        # The message may be a lazy translation: keep it unevaluated until the response.
+        super().__init__(self.__class__.__name__)
         self.message = message
         self.errors = errors
         self.extra = extra
@@ -105,10 +106,6 @@ class GridsApi(Api):
         message = data.get("message")
         # webargs puts field errors under "messages", keyed by location (json, query, ...).
         errors = data.get("errors") or data.get("messages")
-        if status >= 500:
-            original = getattr(error, "original_exception", None)
-            if original is not None:
-                log.error("unhandled error", exc_info=original)
         response = error_response(status, message, errors)
         headers = data.get("headers") or getattr(error, "headers", None) or {}
         for name, value in dict(headers).items():

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 from flask_babel import Babel
+from flask_jwt_extended import JWTManager
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
@@ -26,3 +29,6 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 babel = Babel()
+jwt = JWTManager()
+# Keys and limits come from the app config (RATELIMIT_*); login is limited per address.
+limiter = Limiter(key_func=get_remote_address, default_limits=[])

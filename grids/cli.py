@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 import sys
 
 import click
@@ -13,6 +14,8 @@ from rich.table import Table
 
 from grids import seed as seeding
 from grids import services
+from grids.accounts import services as accounts
+from grids.members.seed import member_count
 
 seed_cli = AppGroup("seed", help="Generate the synthetic reference data set.")
 grids_cli = AppGroup("grids", help="Grid cell tools.")
@@ -37,6 +40,7 @@ def run_seed(scale: float, seed: int, reset: bool, console: Console) -> dict[str
                                        total=1 + counts["counties"] + counts["townships"] + counts["villages"]
                                        + counts["tier1"] + counts["tier2"] + counts["tier3"]),
             "households": progress.add_task("households", total=counts["households"]),
+            "members": progress.add_task("members", total=member_count(scale)),
         }
 
         def step(phase: str, advance: int) -> None:
@@ -63,11 +67,24 @@ def seed_ankang_command(scale: float | None, random_seed: int, reset: bool, if_e
         timings = run_seed(scale, random_seed, reset, console)
     except RuntimeError as error:
         raise click.ClickException(str(error)) from error
+    _ensure_admin(console)
     table = Table("phase", "seconds")
     for phase, seconds in timings.items():
         table.add_row(phase, f"{seconds:.1f}")
     table.add_row("total", f"{sum(timings.values()):.1f}")
     console.print(table)
+
+
+def _ensure_admin(console: Console) -> None:
+    """Create ``admin`` with GRIDS_ADMIN_PASSWORD (in development a generated one, printed once)."""
+    password = current_app.config["GRIDS_ADMIN_PASSWORD"]
+    generated = not password
+    if generated:
+        password = secrets.token_urlsafe(12)
+    _, created = accounts.ensure_admin(password, current_app.config["GRIDS_CITY_CODE"])
+    if created and generated:
+        console.print(f"created user admin with the generated password [bold]{password}[/bold] "
+                      "(set GRIDS_ADMIN_PASSWORD to choose it)")
 
 
 @grids_cli.command("import")

@@ -1,37 +1,45 @@
-"""Territory models: administrative regions, tiered grid cells and households."""
+"""Territory models: administrative regions and tiered grid cells."""
 from __future__ import annotations
 
 from datetime import datetime
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (
-    BigInteger,
     CheckConstraint,
     ForeignKey,
-    Identity,
     Index,
     Integer,
     SmallInteger,
     String,
-    Text,
     func,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, TIMESTAMP
+from sqlalchemy.dialects.postgresql import TIMESTAMP
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.extensions import db
+from core.scope import Scoped
 
 REGION_LEVELS = ("city", "county", "township", "village")
-# Significant digits of a 12-digit statistical code at each level: the code of a
-# region is a prefix of the codes of everything inside it.
-LEVEL_PREFIX_LENGTH = {"province": 2, "city": 4, "county": 6, "township": 9, "village": 12}
-HOUSEHOLD_TAGS = ("elderly_alone", "elderly", "student", "left_behind", "disabled", "previous_victim")
 
 
-class Region(db.Model):
+def code_prefix(code: str) -> str:
+    """The significant prefix of a 12-digit region code, read off its zero padding.
+
+    ``610900000000`` → ``6109`` (city), ``610902000000`` → ``610902`` (county),
+    ``610902001000`` → ``610902001`` (township), a village code → itself.  Everything
+    inside a region has a code starting with this prefix.
+    """
+    for length in (2, 4, 6, 9):
+        if code[length:].strip("0") == "":
+            return code[:length]
+    return code
+
+
+class Region(Scoped, db.Model):
     """An administrative region (行政区划): city, county, township or village."""
 
     __tablename__ = "regions"
+    __scope_column__ = "code"
 
     code: Mapped[str] = mapped_column(String(12), primary_key=True)
     level: Mapped[str] = mapped_column(String(10))
@@ -52,10 +60,10 @@ class Region(db.Model):
     @property
     def prefix(self) -> str:
         """The code prefix shared by everything inside this region."""
-        return self.code[: LEVEL_PREFIX_LENGTH[self.level]]
+        return code_prefix(self.code)
 
 
-class Grid(db.Model):
+class Grid(Scoped, db.Model):
     """A grid cell (网格) of tier 1 (village), 2 (group/block) or 3 (micro-grid)."""
 
     __tablename__ = "grids"
@@ -79,32 +87,4 @@ class Grid(db.Model):
         Index("ix_grids_village_code", "village_code", postgresql_ops={"village_code": "varchar_pattern_ops"}),
         Index("ix_grids_tier_code", "tier", "code"),
         Index("ix_grids_boundary", "boundary", postgresql_using="gist"),
-    )
-
-
-class Household(db.Model):
-    """A household (户): an address point inside exactly one tier-3 cell."""
-
-    __tablename__ = "households"
-
-    # The county code leads the key so the table can be distributed by county.
-    county_code: Mapped[str] = mapped_column(String(6), primary_key=True)
-    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
-    grid_code: Mapped[str] = mapped_column(ForeignKey("grids.code"))
-    village_code: Mapped[str] = mapped_column(String(12))
-    location = mapped_column(Geometry("POINT", srid=4326, spatial_index=False), nullable=False)
-    address: Mapped[str | None] = mapped_column(Text)
-    residents: Mapped[int] = mapped_column(SmallInteger, default=1, server_default="1")
-    tags: Mapped[list[str]] = mapped_column(ARRAY(String(20)), default=list, server_default="{}")
-    created_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True), server_default=func.now())
-    updated_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True), server_default=func.now(),
-                                                 onupdate=func.now())
-
-    __table_args__ = (
-        CheckConstraint("residents between 0 and 100", name="residents"),
-        Index("ix_households_id", "id"),
-        Index("ix_households_grid_code", "grid_code"),
-        Index("ix_households_village_code", "village_code",
-              postgresql_ops={"village_code": "varchar_pattern_ops"}),
-        Index("ix_households_location", "location", postgresql_using="gist"),
     )

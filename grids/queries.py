@@ -4,18 +4,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sqlalchemy import Select, func, select, text
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.orm import defer, undefer
 
 from core.extensions import db
-from grids.models import LEVEL_PREFIX_LENGTH, Grid, Household, Region
+from grids.models import Grid, Region
 
 # Relative area below which a difference or an overlap is floating-point noise.
 AREA_TOLERANCE = 1e-6
-
-
-def region_prefix(code: str, level: str) -> str:
-    """The code prefix shared by everything inside the region ``code`` at ``level``."""
-    return code[: LEVEL_PREFIX_LENGTH[level]]
 
 
 def regions_select(level: str | None = None, parent_code: str | None = None,
@@ -48,7 +44,7 @@ def grids_select(prefix: str | None = None, tier: int | None = None,
         statement = statement.where(Grid.tier == tier)
     if bbox:
         envelope = func.ST_MakeEnvelope(*bbox, 4326)
-        statement = statement.where(Grid.boundary.intersects(envelope))
+        statement = statement.where(func.ST_Intersects(Grid.boundary, envelope))
     return statement
 
 
@@ -64,7 +60,7 @@ def cells_containing(lon: float, lat: float) -> list[Grid]:
         select(Grid)
         .where(func.ST_Covers(Grid.boundary, point))
         .order_by(Grid.tier, Grid.code)
-        .distinct(Grid.tier)
+        .ext(distinct_on(Grid.tier))
         .options(defer(Grid.boundary))
     )
     return list(db.session.scalars(statement))
@@ -111,14 +107,6 @@ def refresh_rollups() -> None:
         where r.code = r2.code
           and (r.grids, r.households) is distinct from (coalesce(x.cells, 0), coalesce(x.n, 0))
     """))
-
-
-def household_counts_by_grid(prefix: str) -> dict[str, int]:
-    """Households per tier-3 cell under a prefix (used by tests and checks)."""
-    rows = db.session.execute(
-        select(Household.grid_code, func.count()).where(Household.village_code.startswith(prefix))
-        .group_by(Household.grid_code))
-    return dict(rows.all())
 
 
 # --- grid import: features are staged in a temporary table and checked set-wise ---
@@ -192,8 +180,8 @@ def check_import_tier(tier: int) -> None:
             union all
             select g.code, g.parent_code, g.boundary from grids g
             where g.tier = :tier and g.parent_code in (select parent_code from grid_import where tier = :tier)
-              and not exists (select 1 from grid_import s where s.code = g.code)
-        ), overlaps as (
+              and not exists (select 1 from grid_import s where s.code = g.code and s.reason is null)
+        ), overlapping as (
             select distinct on (i.idx) i.idx, s.code as other
             from grid_import i join siblings s
               on s.parent_code = i.parent_code and s.code <> i.code and s.geom && i.geom
@@ -204,8 +192,50 @@ def check_import_tier(tier: int) -> None:
             order by i.idx, s.code
         )
         update grid_import i set reason = 'overlaps_sibling', detail = 'overlaps sibling cell ' || o.other
-        from overlaps o where i.idx = o.idx
+        from overlapping o where i.idx = o.idx
     """), params)
+    # After the import the children of every parent touched must still tile it.
+    db.session.execute(text("""
+        with parents as (
+            select distinct parent_code from grid_import where tier = :tier and reason is null
+        ), parent_shapes as (
+            select p.parent_code, coalesce(s.geom, g.boundary) as geom
+            from parents p
+            left join grid_import s on s.code = p.parent_code and s.reason is null
+            left join grids g on g.code = p.parent_code
+        ), children as (
+            select parent_code, geom from grid_import where tier = :tier and reason is null
+            union all
+            select g.parent_code, g.boundary from grids g
+            where g.parent_code in (select parent_code from parents)
+              and not exists (select 1 from grid_import s where s.code = g.code and s.reason is null)
+        ), gaps as (
+            select p.parent_code, ST_Area(ST_Difference(p.geom, ST_Union(c.geom))) as gap, ST_Area(p.geom) as area
+            from parent_shapes p join children c using (parent_code)
+            group by p.parent_code, p.geom
+        )
+        update grid_import i set reason = 'leaves_gap',
+               detail = 'the children of ' || g.parent_code || ' would no longer cover it (import them together)'
+        from gaps g
+        where i.tier = :tier and i.reason is null and i.parent_code = g.parent_code
+          and g.gap > :tolerance * g.area
+    """), params)
+
+
+def check_stored_children(tier: int) -> None:
+    """Mark staged cells of ``tier`` whose stored children would fall outside their new shape."""
+    db.session.execute(text("""
+        update grid_import i set reason = 'children_outside',
+               detail = 'stored child cell ' || x.child || ' would fall outside it'
+        from (
+            select distinct on (i.idx) i.idx, g.code as child
+            from grid_import i join grids g on g.parent_code = i.code
+            where i.tier = :tier and i.reason is null
+              and not exists (select 1 from grid_import c where c.code = g.code and c.reason is null)
+              and ST_Area(ST_Difference(g.boundary, i.geom)) > :tolerance * ST_Area(g.boundary)
+            order by i.idx, g.code
+        ) x where i.idx = x.idx
+    """), {"tier": tier, "tolerance": AREA_TOLERANCE})
 
 
 def import_rejections() -> list[dict]:
@@ -229,11 +259,12 @@ def write_import() -> int:
 
 
 def truncate_territory() -> None:
-    """Remove every region, cell and household (used by ``seed --reset``)."""
-    db.session.execute(text("truncate households, grids, regions restart identity cascade"))
+    """Remove the territory and everything in it (used by ``seed --reset``)."""
+    db.session.execute(text("truncate audit_log, users, members, households, grids, regions "
+                            "restart identity cascade"))
 
 
 def analyze_territory() -> None:
     """Refresh planner statistics after a bulk load."""
-    for table in ("regions", "grids", "households"):
+    for table in ("regions", "grids", "households", "members"):
         db.session.execute(text(f"analyze {table}"))

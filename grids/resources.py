@@ -7,6 +7,7 @@ from flask_smorest import Blueprint
 from core.formats import feature_collection_response, wants_geojson
 from core.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, paginate_select
 from grids import queries, services
+from grids.accounts.roles import SUPERVISORS, roles_allowed
 from grids.schemas import (
     FeatureCollectionSchema,
     FormatArgs,
@@ -90,6 +91,7 @@ class GridLocate(MethodView):
 class GridImport(MethodView):
     """Bulk import of grid cells."""
 
+    @roles_allowed(*SUPERVISORS)
     @blp.arguments(ImportArgs, location="query")
     @blp.arguments(FeatureCollectionSchema)
     @blp.response(200, ImportResultSchema)

@@ -19,6 +19,7 @@ from shapely.geometry import MultiPolygon, box
 
 from core.extensions import db
 from grids import queries
+from grids.members.seed import seed_members
 from grids.seed_names import CITY_NAME, COUNTIES, URBAN_COUNTIES, NameMaker
 
 CITY_CODE = "610900000000"
@@ -110,7 +111,7 @@ class Territory:
 
     regions: list[tuple] = field(default_factory=list)   # code, level, parent, name, geometry
     grids: list[tuple] = field(default_factory=list)     # code, tier, parent, village, name, geometry
-    household_cells: list[tuple] = field(default_factory=list)  # (grid code, village, geometry, count, label)
+    household_cells: list[tuple] = field(default_factory=list)  # grid code, village, geometry, count, group
 
 
 def build_territory(scale: float, seed: int, step: Callable[[str, int], None] = lambda *_: None) -> Territory:
@@ -162,7 +163,7 @@ def build_territory(scale: float, seed: int, step: Callable[[str, int], None] = 
             code = f"{v_code}-{index + 1:02d}-00"
             name = f"{v_name}{index + 1}{unit}"
             territory.grids.append((code, 2, tier1_code, v_code, name, shape))
-            tier2_list.append((code, v_code, name, shape))
+            tier2_list.append((code, v_code, name, shape, f"{index + 1}{unit}"))
     step("tier2", len(tier2_list))
 
     tier3_counts = allocate(counts["tier3"], rng.gamma(8.0, 1.0, len(tier2_list)))
@@ -170,11 +171,11 @@ def build_territory(scale: float, seed: int, step: Callable[[str, int], None] = 
     household_counts = allocate(counts["households"], household_weights, minimum=0) \
         if counts["households"] else np.zeros(counts["tier3"], dtype=np.int64)
     cursor = 0
-    for (t2_code, v_code, t2_name, t2_shape), n_tier3 in zip(tier2_list, tier3_counts, strict=True):
+    for (t2_code, v_code, t2_name, t2_shape, t2_unit), n_tier3 in zip(tier2_list, tier3_counts, strict=True):
         for index, shape in enumerate(subdivide(t2_shape, int(n_tier3), rng)):
             code = f"{t2_code[:15]}-{index + 1:02d}"
             territory.grids.append((code, 3, t2_code, v_code, f"{t2_name}{index + 1}号微网格", shape))
-            territory.household_cells.append((code, v_code, shape, int(household_counts[cursor]), t2_name))
+            territory.household_cells.append((code, v_code, shape, int(household_counts[cursor]), t2_unit))
             cursor += 1
         step("tier3", int(n_tier3))
     return territory
@@ -261,6 +262,8 @@ def seed_ankang(scale: float = 1.0, seed: int = 20241, reset: bool = False,
                   "residents, tags) from stdin", household_rows(territory, seed, region_names, step))
             cursor.execute("select setval(pg_get_serial_sequence('households', 'id'), "
                            "greatest((select max(id) from households), 1))")
+    with _timed(timings, "members"):
+        seed_members(scale, seed, step)
     with _timed(timings, "rollups and statistics"):
         queries.refresh_rollups()
         db.session.commit()

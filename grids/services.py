@@ -15,8 +15,9 @@ from core.coords import to_wgs84
 from core.errors import NotFound
 from core.extensions import db
 from core.geometry import as_multipolygon, parse_geojson_geometry
+from core.scope import in_scope
 from grids import queries
-from grids.models import Grid, Region
+from grids.models import Grid, Region, code_prefix
 from grids.schemas import GRID_CODE
 
 
@@ -41,7 +42,7 @@ def region_code_prefix(code: str | None) -> str | None:
     if not code:
         return None
     region = get_region(code)
-    return queries.region_prefix(region.code, region.level)
+    return code_prefix(region.code)
 
 
 def locate(lon: float, lat: float, crs: str = "wgs84") -> dict[str, Any]:
@@ -90,6 +91,8 @@ def _check_feature(index: int, feature: Any) -> tuple[dict | None, dict | None]:
         return reject("bad_tier", "property 'tier' must be 1, 2 or 3", code)
     if _expected_tier(match) != tier:
         return reject("bad_code", f"code {code} is not a tier-{tier} code", code)
+    if not in_scope(db.session, match.group(1)):
+        return reject("out_of_scope", "the cell's village is outside your scope", code)
     if not isinstance(name, str) or not name.strip() or len(name) > 100:
         return reject("bad_name", "property 'name' must be a non-empty string of at most 100 characters", code)
     try:
@@ -128,6 +131,8 @@ def import_grids(collection: dict[str, Any], dry_run: bool = False, partial: boo
     queries.stage_import(rows)
     for tier in (1, 2, 3):
         queries.check_import_tier(tier)
+        if tier < 3:
+            queries.check_stored_children(tier)
     for row in queries.import_rejections():
         rejected.append({"index": row["idx"], "code": row["code"], "reason": row["reason"],
                          "message": row["detail"]})

@@ -147,8 +147,9 @@ def url(database: str = "grids") -> str:
 
 
 def _psql(sql: str, database: str = "postgres") -> str:
-    result = subprocess.run([str(_bindir() / "psql"), "-h", "127.0.0.1", "-p", str(PORT), "-U", SUPERUSER, "-d", database,
-                             "-Atqc", sql], check=True, stdout=subprocess.PIPE, text=True)
+    command = [str(_bindir() / "psql"), "-h", "127.0.0.1", "-p", str(PORT), "-U", SUPERUSER, "-d", database,
+               "-Atqc", sql]
+    result = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True)
     return result.stdout.strip()
 
 

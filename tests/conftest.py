@@ -7,15 +7,21 @@ import os
 import flask_migrate
 import psycopg
 import pytest
+from flask_sqlalchemy.session import _app_ctx_id
+from sqlalchemy import select
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import scoped_session, sessionmaker
 
 from app import create_app
 from config import LOCAL_DATABASE_URL
 from core.extensions import db
+from grids.accounts.models import User
+from grids.accounts.services import ensure_admin, tokens_for
 from grids.seed import seed_ankang
 
 TEST_SCALE = 0.01
 TEST_SEED = 7
+ADMIN_PASSWORD = "admin-test-password"
 
 
 def _test_database_url() -> str:
@@ -47,6 +53,7 @@ def app():
     with application.app_context():
         flask_migrate.upgrade()
         seed_ankang(scale=TEST_SCALE, seed=TEST_SEED)
+        ensure_admin(ADMIN_PASSWORD, application.config["GRIDS_CITY_CODE"])
         db.session.remove()
     return application
 
@@ -62,7 +69,10 @@ def db_session(app):
         connection = db.engine.connect()
         transaction = connection.begin()
         original = db.session
-        db.session = db._make_scoped_session({"bind": connection, "join_transaction_mode": "create_savepoint"})
+        # A plain Session: Flask-SQLAlchemy's own picks the engine per table and would
+        # bypass the connection (and so the rollback).
+        factory = sessionmaker(bind=connection, join_transaction_mode="create_savepoint")
+        db.session = scoped_session(factory, scopefunc=_app_ctx_id)
         try:
             yield db.session
         finally:
@@ -72,6 +82,22 @@ def db_session(app):
             connection.close()
 
 
+def bearer(app, username: str) -> str:
+    """An Authorization header value for ``username`` (issued directly, no login)."""
+    with app.app_context():
+        user = db.session.scalar(select(User).where(User.username == username))
+        return "Bearer " + tokens_for(user, with_refresh=False)["access_token"]
+
+
 @pytest.fixture
-def client(app):
+def anonymous_client(app):
+    """A client that sends no token."""
     return app.test_client()
+
+
+@pytest.fixture
+def client(app, db_session):
+    """A client signed in as the seeded city administrator ``admin``."""
+    test_client = app.test_client()
+    test_client.environ_base["HTTP_AUTHORIZATION"] = bearer(app, "admin")
+    return test_client

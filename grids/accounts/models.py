@@ -1,0 +1,74 @@
+"""Accounts: users with a role and a territorial scope, and the audit log."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    String,
+    Text,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.extensions import db
+from core.scope import Scoped
+
+
+class User(Scoped, db.Model):
+    """A person who signs in: role and scope (a region code) decide what they see and do."""
+
+    __tablename__ = "users"
+    __scope_column__ = "scope"
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(24))
+    scope: Mapped[str] = mapped_column(ForeignKey("regions.code"))
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), nullable=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
+    # Bumped on deactivation and password reset: tokens carrying an older value stop working.
+    token_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True), server_default=func.now(),
+                                                 onupdate=func.now())
+
+    __table_args__ = (
+        CheckConstraint("role in ('city_admin', 'county_admin', 'township_supervisor', 'village_admin', "
+                        "'grid_worker', 'police', 'reviewer')", name="role"),
+        Index("ix_users_scope", "scope", postgresql_ops={"scope": "varchar_pattern_ops"}),
+    )
+
+
+class AuditEntry(Scoped, db.Model):
+    """Who did what to which object, when: never updated or deleted."""
+
+    __tablename__ = "audit_log"
+    __scope_column__ = "region_code"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True), server_default=func.now())
+    actor: Mapped[str | None] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    object_type: Mapped[str] = mapped_column(String(32))
+    object_id: Mapped[str] = mapped_column(String(64))
+    # Where the object lives, so admins read the entries of their own territory.
+    region_code: Mapped[str] = mapped_column(String(12))
+    details: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
+    comment: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("ix_audit_log_region_code_at", "region_code", "at",
+              postgresql_ops={"region_code": "varchar_pattern_ops"}),
+        Index("ix_audit_log_object", "object_type", "object_id"),
+    )

@@ -1,0 +1,155 @@
+"""Account rules: sign-in, tokens, creating and changing users. The only place that commits."""
+from __future__ import annotations
+
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+from flask_jwt_extended import create_access_token, create_refresh_token
+from sqlalchemy import select
+
+from core.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from core.extensions import db
+from core.scope import in_scope, set_scope
+from grids import queries as territory
+from grids.accounts import audit, queries
+from grids.accounts.models import User
+from grids.accounts.roles import ADMINS, RANK, ROLE_LEVELS
+from grids.members.models import Member
+
+_hasher = PasswordHasher()
+# Verified against when the username is unknown, so both paths cost the same.
+_DUMMY_HASH = _hasher.hash("not-a-real-password-0000")
+
+
+class Unauthorized(DomainError):
+    """Bad credentials or a token that is no longer valid."""
+
+    status = 401
+
+
+def hash_password(password: str) -> str:
+    """An Argon2id hash of ``password``."""
+    return _hasher.hash(password)
+
+
+def _unscoped_user(username: str) -> User | None:
+    return db.session.scalar(select(User).where(User.username == username)
+                             .execution_options(populate_existing=True))
+
+
+def tokens_for(user: User, with_refresh: bool = True) -> dict[str, Any]:
+    """Access (and refresh) tokens carrying the user's role, scope and token version."""
+    claims = {"role": user.role, "scope": user.scope, "ver": user.token_version}
+    expires = current_app.config["JWT_ACCESS_TOKEN_EXPIRES"]
+    result = {
+        "access_token": create_access_token(identity=user.username, additional_claims=claims),
+        "token_type": "Bearer",
+        "expires_in": int(expires.total_seconds()),
+        "user": user,
+    }
+    if with_refresh:
+        result["refresh_token"] = create_refresh_token(identity=user.username, additional_claims=claims)
+    return result
+
+
+def authenticate(username: str, password: str) -> dict[str, Any]:
+    """Check credentials and issue tokens; 401 on any failure, with one message."""
+    user = _unscoped_user(username)
+    try:
+        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+    except (VerificationError, InvalidHashError):
+        user = None
+    if user is None or not user.active:
+        raise Unauthorized(_l("Wrong username or password."))
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+        db.session.commit()
+    return tokens_for(user)
+
+
+def load_token_user(username: str, token_version: int | None) -> User | None:
+    """The user a token names, if still active and the token not revoked by a reset."""
+    user = _unscoped_user(username)
+    if user is None or not user.active or user.token_version != token_version:
+        return None
+    return user
+
+
+def _check_can_manage(actor: User, role: str) -> None:
+    if actor.role not in ADMINS or RANK[role] >= RANK[actor.role]:
+        raise Forbidden(_l("You may only manage users with a role below your own."))
+
+
+def create_user(actor: User | None, data: dict[str, Any]) -> User:
+    """Create a user inside the actor's scope with a lower role (``actor`` None: the command line)."""
+    if actor is not None:
+        _check_can_manage(actor, data["role"])
+    region = territory.region_by_code(data["scope"])  # scoped: unknown and out of scope look alike
+    if region is None:
+        raise Invalid(errors={"json": {"scope": ["Unknown region, or outside your scope."]}})
+    if region.level not in ROLE_LEVELS[data["role"]]:
+        raise Invalid(errors={"json": {"scope": [
+            f"A {data['role']} must be scoped to a region of level {' or '.join(ROLE_LEVELS[data['role']])}."]}})
+    member_id = data.get("member_id")
+    if data["role"] == "grid_worker" and member_id is None:
+        raise Invalid(errors={"json": {"member_id": ["A grid worker account belongs to a member."]}})
+    if member_id is not None:
+        member = db.session.get(Member, member_id)
+        if member is None or not in_scope(db.session, member.village_code) \
+                or not member.village_code.startswith(region.prefix):
+            raise Invalid(errors={"json": {"member_id": ["Unknown member, or outside the user's scope."]}})
+    if _unscoped_user(data["username"]) is not None:
+        raise Conflict(_l("This username is taken."))
+    user = User(username=data["username"], password_hash=hash_password(data["password"]), role=data["role"],
+                scope=region.code, member_id=member_id, created_by=actor.username if actor else "cli")
+    db.session.add(user)
+    audit.record("user.create", "user", user.username, region.code,
+                 {"role": user.role, "scope": user.scope, "member_id": member_id},
+                 actor=None if actor else "cli")
+    db.session.commit()
+    return user
+
+
+def get_user(username: str) -> User:
+    """A user in scope, or 404."""
+    user = queries.user_by_username(username)
+    if user is None:
+        raise NotFound(_l("User %(username)s was not found.", username=username))
+    return user
+
+
+def update_user(actor: User, username: str, changes: dict[str, Any]) -> User:
+    """Deactivate, reactivate or reset the password of a user the actor manages."""
+    user = get_user(username)
+    _check_can_manage(actor, user.role)
+    details: dict[str, Any] = {}
+    if "active" in changes and changes["active"] != user.active:
+        user.active = changes["active"]
+        details["active"] = user.active
+    if "password" in changes:
+        user.password_hash = hash_password(changes["password"])
+        details["password_reset"] = True
+    if details:
+        user.token_version += 1  # every token issued before the change stops working
+        audit.record("user.update", "user", user.username, user.scope, details)
+        db.session.commit()
+    return user
+
+
+def ensure_admin(password: str | None, city_code: str) -> tuple[User, bool]:
+    """Create the city administrator ``admin`` if missing; returns (user, created)."""
+    set_scope(db.session, None)
+    user = _unscoped_user("admin")
+    if user is not None:
+        return user, False
+    if not password:
+        raise Invalid(_l("GRIDS_ADMIN_PASSWORD is not set."))
+    user = User(username="admin", password_hash=hash_password(password), role="city_admin", scope=city_code,
+                created_by=None)
+    db.session.add(user)
+    audit.record("user.create", "user", "admin", city_code, {"role": "city_admin"}, actor="seed")
+    db.session.commit()
+    return user, True

@@ -1,0 +1,110 @@
+"""Household selects, the set-based placement join, and rollup increments."""
+from __future__ import annotations
+
+from sqlalchemy import Select, select, text
+from sqlalchemy.orm import defer, undefer
+
+from core.extensions import db
+from grids.households.models import Household
+
+
+def households_select(prefix: str | None = None, grid_code: str | None = None, tag: str | None = None,
+                      with_location: bool = True) -> Select:
+    """Households by region prefix, cell and tag, by id."""
+    statement = select(Household).order_by(Household.id)
+    statement = statement.options(undefer(Household.location) if with_location else defer(Household.location))
+    if prefix:
+        statement = statement.where(Household.village_code.startswith(prefix, autoescape=True))
+    if grid_code:
+        statement = statement.where(Household.grid_code == grid_code)
+    if tag:
+        statement = statement.where(Household.tags.any(tag))
+    return statement
+
+
+def household_by_id(household_id: int) -> Household | None:
+    """One household in scope, or None."""
+    return db.session.scalar(select(Household).where(Household.id == household_id))
+
+
+def stage_households(copy_lines) -> None:
+    """Load rows (line, lon, lat, address, residents, tags) into a temporary table via COPY."""
+    db.session.execute(text("""
+        create temporary table if not exists household_import (
+            line integer primary key, lon double precision, lat double precision, address text,
+            residents smallint, tags varchar(20)[], grid_code varchar(18), village_code varchar(12)
+        ) on commit drop
+    """))
+    db.session.execute(text("truncate household_import"))
+    cursor = db.session.connection().connection.driver_connection.cursor()
+    with cursor.copy("copy household_import (line, lon, lat, address, residents, tags) from stdin") as copy:
+        for line in copy_lines:
+            copy.write_row(line)
+    db.session.execute(text("analyze household_import"))
+
+
+def place_staged_households() -> None:
+    """Give every staged row the tier-3 cell covering its point: one spatial join."""
+    db.session.execute(text("""
+        update household_import i set grid_code = c.code, village_code = c.village_code
+        from (
+            select distinct on (s.line) s.line, g.code, g.village_code
+            from household_import s
+            join grids g on g.tier = 3
+             and ST_Covers(g.boundary, ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326))
+            order by s.line, g.code
+        ) c where c.line = i.line
+    """))
+
+
+def staged_placements() -> list[tuple[int, str | None, str | None]]:
+    """(line, grid code, village code) of every staged row."""
+    return [tuple(r) for r in db.session.execute(text(
+        "select line, grid_code, village_code from household_import order by line"))]
+
+
+def insert_staged_households(lines: list[int]) -> int:
+    """Insert the staged rows whose line is in ``lines``."""
+    result = db.session.execute(text("""
+        insert into households (county_code, grid_code, village_code, location, address, residents, tags)
+        select left(village_code, 6), grid_code, village_code, ST_SetSRID(ST_MakePoint(lon, lat), 4326),
+               address, residents, tags
+        from household_import where line = any(:lines)
+    """), {"lines": lines})
+    return result.rowcount
+
+
+def cell_covering(lon: float, lat: float) -> tuple[str, str] | None:
+    """(tier-3 code, village code) of the cell covering a WGS84 point, if any (unscoped)."""
+    row = db.session.execute(text("""
+        select code, village_code from grids
+        where tier = 3 and ST_Covers(boundary, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))
+        order by code limit 1
+    """), {"lon": lon, "lat": lat}).first()
+    return (row[0], row[1]) if row else None
+
+
+def increment_household_rollups(grid_codes: list[str], counts: list[int]) -> None:
+    """Add ``counts`` households to tier-3 cells, their parents, villages and regions above."""
+    params = {"codes": grid_codes, "counts": counts}
+    db.session.execute(text("""
+        with per_cell as (select code, n from unnest(cast(:codes as text[]), cast(:counts as int[])) as t(code, n)),
+        cells as (
+            select code, sum(n) as n from per_cell group by code
+            union all select left(code, 15) || '-00', sum(n) from per_cell group by 1
+            union all select left(code, 12) || '-00-00', sum(n) from per_cell group by 1
+        )
+        update grids g set households = g.households + c.n from cells c where g.code = c.code
+    """), params)
+    db.session.execute(text("""
+        with per_village as (
+            select left(code, 12) as village, sum(n) as n
+            from unnest(cast(:codes as text[]), cast(:counts as int[])) as t(code, n) group by 1
+        ), rolled as (
+            select village as code, n from per_village
+            union all select rpad(left(village, 9), 12, '0'), sum(n) from per_village group by 1
+            union all select rpad(left(village, 6), 12, '0'), sum(n) from per_village group by 1
+            union all select rpad(left(village, 4), 12, '0'), sum(n) from per_village group by 1
+        )
+        update regions r set households = r.households + x.n from rolled x where r.code = x.code
+    """), params)

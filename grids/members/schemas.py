@@ -1,0 +1,51 @@
+"""Schemas of members."""
+from __future__ import annotations
+
+from marshmallow import Schema, ValidationError, fields, validate
+
+from core.geometry import LocatedPointField
+from core.personal_data import PHONE, normalise_phone
+from grids.members.models import MEMBER_KINDS
+from grids.schemas import REGION_CODE, FormatArgs
+
+NAME = validate.And(validate.Length(1, 50), validate.Regexp(r"\S", error="Must not be blank."))
+
+
+def _check_phone(value: str) -> None:
+    if not PHONE.match(normalise_phone(value)):
+        raise ValidationError("Not a phone number.")
+
+
+class MemberSchema(Schema):
+    """A member; the phone is write-only in clear and shown masked."""
+
+    id = fields.Integer(dump_only=True)
+    name = fields.String(required=True, validate=NAME)
+    phone = fields.String(load_only=True, validate=_check_phone, allow_none=True)
+    phone_masked = fields.String(dump_only=True, data_key="phone")
+    kind = fields.String(required=True, validate=validate.OneOf(MEMBER_KINDS))
+    village_code = fields.String(required=True, validate=validate.Regexp(REGION_CODE,
+                                                                           error="Must be a 12-digit code."))
+    home = LocatedPointField(allow_none=True, metadata={
+        "description": "GeoJSON Point (or {lon, lat}) with optional crs: wgs84, cgcs2000, gcj02, bd09"})
+    active = fields.Boolean(load_default=True)
+
+
+class MemberUpdateSchema(Schema):
+    """Fields of a member that may change."""
+
+    name = fields.String(validate=NAME)
+    phone = fields.String(validate=_check_phone, allow_none=True)
+    kind = fields.String(validate=validate.OneOf(MEMBER_KINDS))
+    village_code = fields.String(validate=validate.Regexp(REGION_CODE, error="Must be a 12-digit code."))
+    home = LocatedPointField(allow_none=True)
+    active = fields.Boolean()
+
+
+class MemberQueryArgs(FormatArgs):
+    """Filters of the member list."""
+
+    region = fields.String(validate=validate.Regexp(REGION_CODE, error="Must be a 12-digit region code."))
+    kind = fields.String(validate=validate.OneOf(MEMBER_KINDS))
+    active = fields.Boolean()
+    q = fields.String(validate=validate.Length(1, 50), metadata={"description": "name contains"})

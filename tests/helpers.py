@@ -1,0 +1,45 @@
+"""Helpers shared by tests: users of any role, tokens, and sample objects."""
+from __future__ import annotations
+
+from sqlalchemy import select, text
+
+from core.extensions import db
+from grids.accounts.models import User
+from grids.accounts.services import create_user, tokens_for
+
+PASSWORD = "correct-horse-battery"
+
+
+def auth(username: str) -> dict[str, str]:
+    """Authorization header for ``username`` (token issued directly, no login)."""
+    user = db.session.scalar(select(User).where(User.username == username))
+    return {"Authorization": "Bearer " + tokens_for(user, with_refresh=False)["access_token"]}
+
+
+def make_user(username: str, role: str, scope: str, member_id: int | None = None) -> User:
+    """Create a user through the service, as the command line would."""
+    return create_user(None, {"username": username, "password": PASSWORD, "role": role, "scope": scope,
+                              "member_id": member_id})
+
+
+def first_village(county: str) -> str:
+    """The lowest village code of a county (6-digit code)."""
+    return db.session.execute(text(
+        "select min(code) from regions where level = 'village' and code like :p"), {"p": county + "%"}).scalar()
+
+
+def member_in(village: str) -> int:
+    """The id of a member living in ``village``."""
+    return db.session.execute(text("select min(id) from members where village_code = :v"), {"v": village}).scalar()
+
+
+def household_in(village: str) -> int:
+    """The id of a household in ``village``."""
+    return db.session.execute(text("select min(id) from households where village_code = :v"),
+                              {"v": village}).scalar()
+
+
+def tier3_in(village: str) -> str:
+    """The lowest tier-3 cell code of ``village``."""
+    return db.session.execute(text("select min(code) from grids where tier = 3 and village_code = :v"),
+                              {"v": village}).scalar()
