@@ -42,3 +42,11 @@ def feature_collection_response(items: Iterable[Any], schema: Schema, geometry_a
         features.append(feature(properties, getattr(item, geometry_attr), properties.get(id_attr)))
     body = json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False)
     return Response(body, mimetype=GEOJSON_MIMETYPE)
+
+
+def feature_response(item: Any, schema: Schema, geometry_attr: str, id_attr: str = "code") -> Response:
+    """Dump one ``item`` as a GeoJSON Feature."""
+    properties = schema.dump(item)
+    body = json.dumps(feature(properties, getattr(item, geometry_attr), properties.get(id_attr)),
+                      ensure_ascii=False)
+    return Response(body, mimetype=GEOJSON_MIMETYPE)

@@ -48,9 +48,10 @@ def grids_select(prefix: str | None = None, tier: int | None = None,
     return statement
 
 
-def grid_by_code(code: str) -> Grid | None:
+def grid_by_code(code: str, with_boundary: bool = False) -> Grid | None:
     """One grid cell, or None."""
-    return db.session.scalar(select(Grid).where(Grid.code == code).options(defer(Grid.boundary)))
+    option = undefer(Grid.boundary) if with_boundary else defer(Grid.boundary)
+    return db.session.scalar(select(Grid).where(Grid.code == code).options(option))
 
 
 def cells_containing(lon: float, lat: float) -> list[Grid]:

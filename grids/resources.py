@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from core.formats import feature_collection_response, wants_geojson
+from core.formats import feature_collection_response, feature_response, wants_geojson
 from core.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, paginate_select
 from grids import queries, services
 from grids.accounts.roles import SUPERVISORS, roles_allowed
@@ -54,7 +54,7 @@ class RegionByCode(MethodView):
         geojson = wants_geojson(args.get("f"))
         region = services.get_region(code, with_boundary=geojson)
         if geojson:
-            return feature_collection_response([region], RegionSchema(), "boundary")
+            return feature_response(region, RegionSchema(), "boundary")
         return region
 
 
@@ -107,5 +107,9 @@ class GridByCode(MethodView):
     @blp.arguments(FormatArgs, location="query")
     @blp.response(200, GridSchema)
     def get(self, args, code):
-        """Get a grid cell by its code."""
-        return services.get_grid(code)
+        """Get a grid cell by its code (a GeoJSON Feature with its boundary on request)."""
+        geojson = wants_geojson(args.get("f"))
+        grid = services.get_grid(code, with_boundary=geojson)
+        if geojson:
+            return feature_response(grid, GridSchema(), "boundary")
+        return grid

@@ -14,6 +14,7 @@ from shapely.geometry import Point, mapping
 from core.coords import to_wgs84
 from core.errors import NotFound
 from core.extensions import db
+from core.fields import has_control_characters
 from core.geometry import as_multipolygon, parse_geojson_geometry
 from core.scope import in_scope
 from grids import queries
@@ -29,9 +30,9 @@ def get_region(code: str, with_boundary: bool = False) -> Region:
     return region
 
 
-def get_grid(code: str) -> Grid:
+def get_grid(code: str, with_boundary: bool = False) -> Grid:
     """A grid cell by code, or 404."""
-    grid = queries.grid_by_code(code) if GRID_CODE.match(code) else None
+    grid = queries.grid_by_code(code, with_boundary) if GRID_CODE.match(code) else None
     if grid is None:
         raise NotFound(_l("Grid cell %(code)s was not found.", code=code))
     return grid
@@ -93,7 +94,7 @@ def _check_feature(index: int, feature: Any) -> tuple[dict | None, dict | None]:
         return reject("bad_code", f"code {code} is not a tier-{tier} code", code)
     if not in_scope(db.session, match.group(1)):
         return reject("out_of_scope", "the cell's village is outside your scope", code)
-    if not isinstance(name, str) or not name.strip() or len(name) > 100:
+    if not isinstance(name, str) or not name.strip() or len(name) > 100 or has_control_characters(name):
         return reject("bad_name", "property 'name' must be a non-empty string of at most 100 characters", code)
     try:
         geometry = parse_geojson_geometry(feature.get("geometry"), ("Polygon", "MultiPolygon"),

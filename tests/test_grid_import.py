@@ -8,33 +8,11 @@ import pytest
 from shapely import affinity
 from shapely.geometry import box, mapping, shape
 from sqlalchemy import text
-from sqlalchemy.orm import scoped_session, sessionmaker
 
 from core.extensions import db
 from grids.accounts import services as accounts
 
 IMPORT_URL = "/api/v1/grids/import"
-
-
-@pytest.fixture(autouse=True)
-def db_session(db_session):
-    """Really keep every write of a test inside the rolled-back outer transaction.
-
-    The conftest fixture passes ``bind=connection`` to a Flask-SQLAlchemy session, whose
-    ``get_bind`` ignores it and returns the engine, so service commits reach the database
-    and leak into later tests.  A plain SQLAlchemy session bound to the same connection
-    turns those commits into savepoints as intended.
-    """
-    connection = db.session.session_factory.kw["bind"]
-    session = scoped_session(sessionmaker(bind=connection, join_transaction_mode="create_savepoint"))
-    conftest_session = db.session
-    db.session = session
-    try:
-        yield session
-    finally:
-        session.remove()
-        db.session = conftest_session
-
 
 
 @dataclass

@@ -162,9 +162,9 @@ def test_regions_as_geojson_with_f(client):
 
 
 def test_regions_as_geojson_with_accept_header(client):
+    json_codes = [r["code"] for r in client.get("/api/v1/regions?level=county").get_json()]
     response = client.get("/api/v1/regions?level=county", headers={"Accept": "application/geo+json"})
-    assert_multipolygon_collection(response, [code + "000000" for code in sorted(
-        r["code"][:6] for r in client.get("/api/v1/regions?level=county").get_json())])
+    assert_multipolygon_collection(response, json_codes)
 
 
 def test_plain_accept_json_stays_json(client):
@@ -173,11 +173,20 @@ def test_plain_accept_json_stays_json(client):
     assert isinstance(response.get_json(), list)
 
 
-def test_region_by_code_as_geojson(client):
-    response = client.get("/api/v1/regions/610902000000?f=geojson")
-    [geometry] = assert_multipolygon_collection(response, ["610902000000"])
-    area = db.session.execute(text("select ST_Area(boundary) from regions where code = :c"),
-                              {"c": "610902000000"}).scalar()
+@pytest.mark.parametrize("path,table,code", [
+    ("/api/v1/regions/610902000000", "regions", "610902000000"),
+    ("/api/v1/grids/{tier1}", "grids", "{tier1}"),
+])
+def test_one_object_as_a_geojson_feature(client, path, table, code):
+    tier1 = db.session.execute(text("select min(code) from grids where tier = 1")).scalar()
+    path, code = path.format(tier1=tier1), code.format(tier1=tier1)
+    response = client.get(path + "?f=geojson")
+    assert response.status_code == 200 and response.mimetype == "application/geo+json"
+    body = json.loads(response.get_data(as_text=True))
+    assert body["type"] == "Feature" and body["id"] == code and body["properties"]["code"] == code
+    geometry = shape(body["geometry"])
+    assert geometry.geom_type == "MultiPolygon" and geometry.is_valid
+    area = db.session.execute(text(f"select ST_Area(boundary) from {table} where code = :c"), {"c": code}).scalar()
     assert geometry.area == pytest.approx(area, rel=1e-9)
 
 

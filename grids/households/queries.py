@@ -32,9 +32,11 @@ def stage_households(copy_lines) -> None:
     db.session.execute(text("""
         create temporary table if not exists household_import (
             line integer primary key, lon double precision, lat double precision, address text,
-            residents smallint, tags varchar(20)[], grid_code varchar(18), village_code varchar(12)
+            residents smallint, tags varchar(20)[],
+            geom geometry(Point, 4326) generated always as (ST_SetSRID(ST_MakePoint(lon, lat), 4326)) stored
         ) on commit drop
     """))
+    db.session.execute(text("create index if not exists household_import_geom on household_import using gist (geom)"))
     db.session.execute(text("truncate household_import"))
     cursor = db.session.connection().connection.driver_connection.cursor()
     with cursor.copy("copy household_import (line, lon, lat, address, residents, tags) from stdin") as copy:
@@ -44,32 +46,38 @@ def stage_households(copy_lines) -> None:
 
 
 def place_staged_households() -> None:
-    """Give every staged row the tier-3 cell covering its point: one spatial join."""
+    """Find the tier-3 cell covering every staged point: one spatial join.
+
+    Driven from the cells (each polygon tested against its candidate points in a
+    row, so PostGIS reuses the prepared polygon), through the staged points' index.
+    """
+    db.session.execute(text("drop table if exists household_placement"))
     db.session.execute(text("""
-        update household_import i set grid_code = c.code, village_code = c.village_code
-        from (
-            select distinct on (s.line) s.line, g.code, g.village_code
-            from household_import s
-            join grids g on g.tier = 3
-             and ST_Covers(g.boundary, ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326))
-            order by s.line, g.code
-        ) c where c.line = i.line
+        create temporary table household_placement on commit drop as
+        select distinct on (s.line) s.line, g.code as grid_code, g.village_code
+        from grids g
+        join household_import s on ST_Covers(g.boundary, s.geom)
+        where g.tier = 3
+        order by s.line, g.code
     """))
 
 
 def staged_placements() -> list[tuple[int, str | None, str | None]]:
-    """(line, grid code, village code) of every staged row."""
-    return [tuple(r) for r in db.session.execute(text(
-        "select line, grid_code, village_code from household_import order by line"))]
+    """(line, grid code, village code) of every staged row; codes are None outside every cell."""
+    return [tuple(r) for r in db.session.execute(text("""
+        select s.line, p.grid_code, p.village_code
+        from household_import s left join household_placement p using (line) order by s.line
+    """))]
 
 
 def insert_staged_households(lines: list[int]) -> int:
-    """Insert the staged rows whose line is in ``lines``."""
+    """Insert the staged rows whose line is in ``lines``, in their cells."""
     result = db.session.execute(text("""
         insert into households (county_code, grid_code, village_code, location, address, residents, tags)
-        select left(village_code, 6), grid_code, village_code, ST_SetSRID(ST_MakePoint(lon, lat), 4326),
-               address, residents, tags
-        from household_import where line = any(:lines)
+        select left(p.village_code, 6), p.grid_code, p.village_code, s.geom, s.address, s.residents, s.tags
+        from household_import s join household_placement p using (line)
+        where s.line in (select unnest(cast(:lines as integer[])))
+        order by p.grid_code, s.line
     """), {"lines": lines})
     return result.rowcount
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from core.fields import Text
 from core.geometry import LocatedPointField
 from grids.households.models import HOUSEHOLD_TAGS
 from grids.schemas import GRID_CODE, REGION_CODE, FormatArgs
@@ -16,7 +17,7 @@ class HouseholdSchema(Schema):
     village_code = fields.String(dump_only=True)
     location = LocatedPointField(required=True, metadata={
         "description": "GeoJSON Point (or {lon, lat}) with optional crs: wgs84, cgcs2000, gcj02, bd09"})
-    address = fields.String(validate=validate.Length(max=200), allow_none=True)
+    address = Text(validate=validate.Length(max=200), allow_none=True)
     residents = fields.Integer(load_default=1, validate=validate.Range(0, 100))
     tags = fields.List(fields.String(validate=validate.OneOf(HOUSEHOLD_TAGS)), load_default=list)
     updated_at = fields.DateTime(dump_only=True)

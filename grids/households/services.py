@@ -12,6 +12,7 @@ from flask_babel import lazy_gettext as _l
 from core.coords import CRS_CHOICES, to_wgs84_mixed
 from core.errors import Invalid, NotFound
 from core.extensions import db
+from core.fields import has_control_characters
 from core.geometry import inside_city, to_db
 from core.scope import in_scope
 from grids.accounts import audit
@@ -92,8 +93,22 @@ def _parse_row(row: dict[str, str | None]) -> tuple[dict[str, Any] | None, dict[
     address = (row.get("address") or "").strip()
     if len(address) > 200:
         errors["address"] = ["At most 200 characters."]
+    elif has_control_characters(address):
+        errors["address"] = ["Must not contain control characters."]
     values["address"] = address or None
     return (None if errors else values), errors
+
+
+def _rows(reader: csv.DictReader):
+    """The reader's rows; a row the csv module cannot read is a 422 naming its line."""
+    while True:
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            raise Invalid(_l("The CSV file is malformed."),
+                          errors={"file": [f"Line {reader.line_num}: {error}."]}) from error
 
 
 def import_csv(content: bytes, partial: bool = False, dry_run: bool = False) -> dict[str, Any]:
@@ -116,7 +131,7 @@ def import_csv(content: bytes, partial: bool = False, dry_run: bool = False) -> 
     rejected: list[dict[str, Any]] = []
     good: list[tuple[int, dict[str, Any]]] = []
     rows = 0
-    for row in reader:
+    for row in _rows(reader):
         rows += 1
         if rows > MAX_ROWS:
             raise Invalid(_l("Too many rows in one import."), errors={"file": [f"At most {MAX_ROWS} rows."]})

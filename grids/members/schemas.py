@@ -3,12 +3,13 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate
 
+from core.fields import Text
 from core.geometry import LocatedPointField
 from core.personal_data import PHONE, normalise_phone
 from grids.members.models import MEMBER_KINDS
 from grids.schemas import REGION_CODE, FormatArgs
 
-NAME = validate.And(validate.Length(1, 50), validate.Regexp(r"\S", error="Must not be blank."))
+NAME = validate.And(validate.Length(1, 50), validate.Regexp(r"\s*\S", error="Must not be blank."))
 
 
 def _check_phone(value: str) -> None:
@@ -20,7 +21,7 @@ class MemberSchema(Schema):
     """A member; the phone is write-only in clear and shown masked."""
 
     id = fields.Integer(dump_only=True)
-    name = fields.String(required=True, validate=NAME)
+    name = Text(required=True, validate=NAME)
     phone = fields.String(load_only=True, validate=_check_phone, allow_none=True)
     phone_masked = fields.String(dump_only=True, data_key="phone")
     kind = fields.String(required=True, validate=validate.OneOf(MEMBER_KINDS))
@@ -34,7 +35,7 @@ class MemberSchema(Schema):
 class MemberUpdateSchema(Schema):
     """Fields of a member that may change."""
 
-    name = fields.String(validate=NAME)
+    name = Text(validate=NAME)
     phone = fields.String(validate=_check_phone, allow_none=True)
     kind = fields.String(validate=validate.OneOf(MEMBER_KINDS))
     village_code = fields.String(validate=validate.Regexp(REGION_CODE, error="Must be a 12-digit code."))

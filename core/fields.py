@@ -1,0 +1,19 @@
+"""Marshmallow fields shared by the domain schemas."""
+from __future__ import annotations
+
+from marshmallow import ValidationError, fields
+
+
+def has_control_characters(value: str) -> bool:
+    """NUL and other C0 controls (except tab and newlines) PostgreSQL text cannot or should not hold."""
+    return any(ord(c) < 32 and c not in "\t\n\r" for c in value)
+
+
+class Text(fields.String):
+    """Free text from users: no NUL or control characters (PostgreSQL rejects NUL in text)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if has_control_characters(text):
+            raise ValidationError("Must not contain control characters.")
+        return text
