@@ -658,41 +658,33 @@ def test_import_without_any_body(client):
     assert_error(client.post("/api/v1/households/import"), 422, "file", None)
 
 
-@pytest.mark.xfail(reason="grids/households/services.py import_csv iterates csv.DictReader without catching "
-                          "csv.Error: a field longer than csv.field_size_limit() (131072 chars) raises "
-                          "_csv.Error 'field larger than field limit', an unhandled exception (500 in production, "
-                          "raised through the test client) instead of a 422 or a row rejection",
-                   strict=True)
-def test_import_huge_field_is_a_client_error(client):
+def test_import_unreadable_csv_is_a_client_error(client):
+    """A field the csv module refuses (longer than csv.field_size_limit()) is a 422 naming the file, not a 500."""
     cell = cells(1)[0]
-    content = csv_bytes([HEADER, f"{cell.lon!r},{cell.lat!r},,{'长' * 140_000},1,"])
-    response = post_csv(client, content)
-    assert response.status_code in (200, 422), response.status_code
-    if response.status_code == 200:
-        assert response.get_json()["written"] == 0
+    before = household_count()
+    point = f"{cell.lon!r},{cell.lat!r}"
+    content = csv_bytes([HEADER, f"{point},,好,1,", f"{point},,{'长' * 140_000},1,"])
+    assert_error(post_csv(client, content, "partial=true"), 422, "file", None)
+    assert household_count() == before
 
 
-@pytest.mark.xfail(reason="grids/households/services.py _parse_row does not reject NUL characters; an address "
-                          "containing U+0000 passes validation and COPY into the text column fails in PostgreSQL "
-                          "(psycopg.DataError from the raw COPY cursor, not wrapped by SQLAlchemy, so unhandled: 500) "
-                          "instead of rejecting the row",
-                   strict=True)
-def test_import_nul_in_address_is_rejected(client):
+def test_import_control_characters_in_address_are_rejected(client):
     cell = cells(1)[0]
-    content = csv_bytes([HEADER, f"{cell.lon!r},{cell.lat!r},,坏\x00地址,1,"])
-    response = post_csv(client, content, "partial=true")
-    assert response.status_code in (200, 422), response.status_code
-    if response.status_code == 200:
-        assert response.get_json()["written"] == 0
+    before = household_count()
+    content = csv_bytes([HEADER, f"{cell.lon!r},{cell.lat!r},,好,1,", f"{cell.lon!r},{cell.lat!r},,坏\x00地址,1,",
+                         f"{cell.lon!r},{cell.lat!r},,坏\x07地址,1,"])
+    body = import_result(post_csv(client, content, "partial=true"))
+    assert [(r["line"], r["reason"]) for r in body["rejected"]] == [(3, "invalid_value"), (4, "invalid_value")]
+    assert all("address" in r["errors"] for r in body["rejected"])
+    assert body["written"] == 1
+    assert household_count() == before + 1
 
 
-@pytest.mark.xfail(reason="grids/households/schemas.py HouseholdSchema.address accepts U+0000; the INSERT fails in "
-                          "PostgreSQL (text cannot contain NUL) and core/errors.py maps the DBAPIError to 500 "
-                          "instead of a 422 field error", strict=True)
-def test_create_household_nul_in_address_is_rejected(client):
+@pytest.mark.parametrize("address", ["坏\x00地址", "响铃\x07"])
+def test_create_household_control_characters_in_address_are_rejected(client, address):
     cell = cells(1)[0]
     before = household_count()
     response = client.post("/api/v1/households", json={"location": {"lon": cell.lon, "lat": cell.lat},
-                                                       "address": "坏\x00地址"})
+                                                       "address": address})
     assert_error(response, 422, "address")
     assert household_count() == before

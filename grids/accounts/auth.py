@@ -50,9 +50,10 @@ def configure(app: Flask) -> None:
     jwt.revoked_token_loader(lambda _h, _p: _unauthorized(_l("The token is invalid.")))
 
     @app.teardown_request
-    def _clear_scope(_error=None):
-        # The session may outlive the request (one app context for several requests).
-        set_scope(db.session, None)
+    def _end_session(_error=None):
+        # Discard what the request left uncommitted, and its scope, even when the app
+        # context (and so the scoped session) outlives the request, as in tests.
+        db.session.remove()
 
     @app.before_request
     def _authenticate():
