@@ -59,13 +59,15 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 def _register_blueprints(api: GridsApi) -> None:
     from grids.accounts.resources import audit_blp, auth_blp, me_blp, users_blp
+    from grids.assignments.resources import blp as assignments_blp
+    from grids.assignments.resources import grid_assignments_blp, member_assignments_blp, plans_blp
     from grids.households.resources import blp as households_blp
     from grids.members.resources import blp as members_blp
     from grids.resources import blp as grids_blp
     from grids.resources import regions_blp
 
-    for blueprint in (auth_blp, me_blp, users_blp, audit_blp, regions_blp, grids_blp, members_blp,
-                      households_blp):
+    for blueprint in (auth_blp, me_blp, users_blp, audit_blp, regions_blp, grids_blp, grid_assignments_blp,
+                      members_blp, member_assignments_blp, households_blp, assignments_blp, plans_blp):
         api.register_blueprint(blueprint, url_prefix="/api/v1" + blueprint.url_prefix)
 
 
@@ -92,8 +94,10 @@ def _register_operations(app: Flask) -> None:
 
 def _register_cli(app: Flask) -> None:
     from grids.accounts.cli import users_cli
+    from grids.assignments.cli import assign_cli
     from grids.cli import grids_cli, seed_cli
 
     app.cli.add_command(seed_cli)
     app.cli.add_command(grids_cli)
     app.cli.add_command(users_cli)
+    app.cli.add_command(assign_cli)

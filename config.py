@@ -4,6 +4,7 @@ Nothing here runs at import time: :func:`load_config` is called by ``create_app`
 """
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
@@ -13,6 +14,8 @@ LOCAL_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:{port}/grids"
 # synthetic reference data set is built inside; points outside it are rejected.
 CITY_CODE = "610900000000"
 CITY_BBOX = (108.0, 31.7, 110.2, 33.8)
+DEFAULT_LEAD_CAPACITY = {"village_secretary": 2, "village_cadre": 3, "township_cadre": 3, "party_member": 3,
+                         "grid_worker": 6}
 
 
 def _bool(value: str | None, default: bool = False) -> bool:
@@ -50,6 +53,11 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # Shared storage (redis://...) makes the limits hold across gunicorn workers and hosts.
         "RATELIMIT_STORAGE_URI": env.get("GRIDS_RATELIMIT_STORAGE", "memory://"),
         "RATELIMIT_HEADERS_ENABLED": True,
+        # How many cells a member of each kind may lead as chief, and hold in all.
+        "GRIDS_LEAD_CAPACITY": json.loads(env.get("GRIDS_LEAD_CAPACITY", json.dumps(DEFAULT_LEAD_CAPACITY))),
+        "GRIDS_MAX_ASSIGNMENTS": int(env.get("GRIDS_MAX_ASSIGNMENTS", "12")),
+        "GRIDS_PLAN_CHANGE_PENALTY_M": int(env.get("GRIDS_PLAN_CHANGE_PENALTY_M", "3000")),
+        "GRIDS_PLAN_CANDIDATES": int(env.get("GRIDS_PLAN_CANDIDATES", "12")),
         "JSON_SORT_KEYS": False,
         # flask-smorest / OpenAPI
         "API_TITLE": "Grid outreach API",

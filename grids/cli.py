@@ -41,6 +41,7 @@ def run_seed(scale: float, seed: int, reset: bool, console: Console) -> dict[str
                                        + counts["tier1"] + counts["tier2"] + counts["tier3"]),
             "households": progress.add_task("households", total=counts["households"]),
             "members": progress.add_task("members", total=member_count(scale)),
+            "assign": progress.add_task("chiefs assigned", total=1),
         }
 
         def step(phase: str, advance: int) -> None:

@@ -70,7 +70,7 @@ class Grids(MethodView):
         geojson = wants_geojson(args.get("f"))
         statement = queries.grids_select(services.region_code_prefix(args.get("region")), args.get("tier"),
                                          args.get("bbox"), with_boundary=geojson)
-        items = paginate_select(statement, pagination_parameters)
+        items = services.with_members(paginate_select(statement, pagination_parameters))
         if geojson:
             return feature_collection_response(items, GridSchema(), "boundary")
         return items
@@ -84,7 +84,9 @@ class GridLocate(MethodView):
     @blp.response(200, LocateResultSchema)
     def get(self, args):
         """Find the village and the tier 1-3 cells containing a point (any crs)."""
-        return services.locate(args["lon"], args["lat"], args["crs"])
+        located = services.locate(args["lon"], args["lat"], args["crs"])
+        services.with_members(located["grids"])
+        return located
 
 
 @blp.route("/import")
@@ -109,7 +111,7 @@ class GridByCode(MethodView):
     def get(self, args, code):
         """Get a grid cell by its code (a GeoJSON Feature with its boundary on request)."""
         geojson = wants_geojson(args.get("f"))
-        grid = services.get_grid(code, with_boundary=geojson)
+        [grid] = services.with_members([services.get_grid(code, with_boundary=geojson)])
         if geojson:
             return feature_response(grid, GridSchema(), "boundary")
         return grid

@@ -19,6 +19,7 @@ from shapely.geometry import MultiPolygon, box
 
 from core.extensions import db
 from grids import queries
+from grids.assignments.services import apply_plan, create_plan
 from grids.members.seed import seed_members
 from grids.seed_names import CITY_NAME, COUNTIES, URBAN_COUNTIES, NameMaker
 
@@ -268,4 +269,8 @@ def seed_ankang(scale: float = 1.0, seed: int = 20241, reset: bool = False,
         queries.refresh_rollups()
         db.session.commit()
         queries.analyze_territory()
+    with _timed(timings, "assign chiefs (optimiser)"):
+        plan = create_plan(CITY_CODE, keep_existing=False, actor="seed")
+        apply_plan(plan.id, actor="seed")
+        step("assign", 1)
     return timings

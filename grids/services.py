@@ -18,6 +18,7 @@ from core.fields import has_control_characters
 from core.geometry import as_multipolygon, parse_geojson_geometry
 from core.scope import in_scope
 from grids import queries
+from grids.assignments.queries import current_members_of_cells
 from grids.models import Grid, Region, code_prefix
 from grids.schemas import GRID_CODE
 
@@ -36,6 +37,16 @@ def get_grid(code: str, with_boundary: bool = False) -> Grid:
     if grid is None:
         raise NotFound(_l("Grid cell %(code)s was not found.", code=code))
     return grid
+
+
+def with_members(grids: list[Grid]) -> list[Grid]:
+    """Attach the current members (chief first) to each cell, in one query for them all."""
+    members: dict[str, list[dict]] = {grid.code: [] for grid in grids}
+    for grid_code, member_id, name, role in current_members_of_cells(list(members)):
+        members[grid_code].append({"id": member_id, "name": name, "role": role})
+    for grid in grids:
+        grid.members = members[grid.code]
+    return grids
 
 
 def region_code_prefix(code: str | None) -> str | None:

@@ -43,3 +43,9 @@ def tier3_in(village: str) -> str:
     """The lowest tier-3 cell code of ``village``."""
     return db.session.execute(text("select min(code) from grids where tier = 3 and village_code = :v"),
                               {"v": village}).scalar()
+
+
+def assignment_in(village: str) -> int:
+    """The id of a current assignment in ``village``."""
+    return db.session.execute(text(
+        "select min(id) from assignments where village_code = :v and valid_to is null"), {"v": village}).scalar()

@@ -12,7 +12,8 @@ import re
 import pytest
 
 from grids.accounts.roles import RANK, ROLE_LEVELS, ROLES
-from tests.helpers import auth, first_village, household_in, make_user, member_in, tier3_in
+from grids.assignments.services import create_plan
+from tests.helpers import assignment_in, auth, first_village, household_in, make_user, member_in, tier3_in
 
 PUBLIC = {"/api/v1/health", "/api/v1/auth/token", "/api/v1/auth/refresh", "/api/v1/openapi.json",
           "/api/v1/docs", "/api/v1/docs/static/<path:filename>"}
@@ -43,6 +44,8 @@ def _samples(county: str) -> dict[tuple[str, str], str]:
         ("members", "member_id"): str(member_in(village)),
         ("households", "household_id"): str(household_in(village)),
         ("users", "username"): target_user,
+        ("assignments", "assignment_id"): str(assignment_in(village)),
+        ("assignment-plans", "plan_id"): str(create_plan(county + "000000", True, "test").id),
     }
 
 

@@ -335,7 +335,11 @@ def test_grid_by_code(client):
     assert set(body) == GRID_FIELDS
     assert body["code"] == cell.code and body["tier"] == 3
     assert body["parent_code"] == cell.parent_code and body["village_code"] == cell.village_code
-    assert body["members"] == []
+    # The seed assigned a chief to every cell with the optimiser.
+    chief = db.session.execute(text(
+        "select m.id, m.name from assignments a join members m on m.id = a.member_id "
+        "where a.grid_code = :c and a.role = 'chief' and a.valid_to is null"), {"c": cell.code}).one()
+    assert body["members"] == [{"id": chief[0], "name": chief[1], "role": "chief"}]
     households = db.session.execute(text("select count(*) from households where grid_code = :c"),
                                     {"c": cell.code}).scalar()
     assert body["households"] == households
