@@ -65,9 +65,12 @@ def _register_blueprints(api: GridsApi) -> None:
     from grids.members.resources import blp as members_blp
     from grids.resources import blp as grids_blp
     from grids.resources import regions_blp
+    from outreach.visits.resources import blp as visits_blp
+    from outreach.visits.resources import worklist_blp
 
     for blueprint in (auth_blp, me_blp, users_blp, audit_blp, regions_blp, grids_blp, grid_assignments_blp,
-                      members_blp, member_assignments_blp, households_blp, assignments_blp, plans_blp):
+                      members_blp, member_assignments_blp, households_blp, assignments_blp, plans_blp,
+                      worklist_blp, visits_blp):
         api.register_blueprint(blueprint, url_prefix="/api/v1" + blueprint.url_prefix)
 
 
@@ -101,3 +104,8 @@ def _register_cli(app: Flask) -> None:
     app.cli.add_command(grids_cli)
     app.cli.add_command(users_cli)
     app.cli.add_command(assign_cli)
+    from outreach.visits.cli import register as register_visit_seed
+    from outreach.visits.cli import visits_cli
+
+    register_visit_seed(seed_cli)
+    app.cli.add_command(visits_cli)

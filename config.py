@@ -58,6 +58,14 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "GRIDS_MAX_ASSIGNMENTS": int(env.get("GRIDS_MAX_ASSIGNMENTS", "12")),
         "GRIDS_PLAN_CHANGE_PENALTY_M": int(env.get("GRIDS_PLAN_CHANGE_PENALTY_M", "3000")),
         "GRIDS_PLAN_CANDIDATES": int(env.get("GRIDS_PLAN_CANDIDATES", "12")),
+        # Visit sync: what is accepted and what is flagged.
+        "GRIDS_VISIT_WINDOW_DAYS": int(env.get("GRIDS_VISIT_WINDOW_DAYS", "30")),
+        "GRIDS_VISIT_MAX_FUTURE_HOURS": int(env.get("GRIDS_VISIT_MAX_FUTURE_HOURS", "24")),
+        "GRIDS_CLOCK_SKEW_MINUTES": int(env.get("GRIDS_CLOCK_SKEW_MINUTES", "5")),
+        "GRIDS_OUTSIDE_GRID_TOLERANCE_M": float(env.get("GRIDS_OUTSIDE_GRID_TOLERANCE_M", "100")),
+        "GRIDS_MAX_TRAVEL_KMH": float(env.get("GRIDS_MAX_TRAVEL_KMH", "60")),
+        "GRIDS_TRAVEL_MIN_DISTANCE_M": float(env.get("GRIDS_TRAVEL_MIN_DISTANCE_M", "300")),
+        "GRIDS_LOW_ACCURACY_M": float(env.get("GRIDS_LOW_ACCURACY_M", "100")),
         "JSON_SORT_KEYS": False,
         # flask-smorest / OpenAPI
         "API_TITLE": "Grid outreach API",

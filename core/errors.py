@@ -125,7 +125,7 @@ def register_error_handlers(app) -> None:
     @app.errorhandler(IntegrityError)
     def _integrity_error(error: IntegrityError):
         db.session.rollback()
-        log.info("integrity error: %s", getattr(error.orig, "diag", None) and error.orig.diag.constraint_name)
+        log.warning("integrity error: %s", getattr(getattr(error.orig, "diag", None), "message_primary", None))
         return error_response(409)
 
     @app.errorhandler(OperationalError)

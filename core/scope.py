@@ -14,6 +14,8 @@ from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
 
 SCOPE_KEY = "scope_prefix"
+# Execution options of a statement that rules need to see whole (capacities, one chief per cell).
+UNSCOPED = {"unscoped": True}
 
 
 class Scoped:
@@ -64,5 +66,6 @@ def install_scope_filter() -> None:
 
 def _restrict_to_scope(state: ORMExecuteState) -> None:
     prefix = state.session.info.get(SCOPE_KEY)
-    if prefix and state.is_select and not state.is_column_load and not state.is_relationship_load:
+    if prefix and state.is_select and not state.is_column_load and not state.is_relationship_load \
+            and not state.execution_options.get("unscoped"):
         state.statement = state.statement.options(*_criteria(prefix))

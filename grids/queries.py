@@ -261,11 +261,14 @@ def write_import() -> int:
 
 def truncate_territory() -> None:
     """Remove the territory and everything in it (used by ``seed --reset``)."""
-    db.session.execute(text("truncate assignment_plan_items, assignment_plans, assignments, audit_log, users, "
-                            "members, households, grids, regions restart identity cascade"))
+    db.session.execute(text("truncate visits, visit_keys, household_coverage, household_visit_days, grid_coverage, "
+                            "grid_day_counts, village_day_counts, last_completed_counts, assignment_plan_items, "
+                            "assignment_plans, assignments, audit_log, users, members, households, grids, regions "
+                            "restart identity cascade"))
 
 
 def analyze_territory() -> None:
     """Refresh planner statistics after a bulk load."""
     for table in ("regions", "grids", "households", "members", "assignments"):
         db.session.execute(text(f"analyze {table}"))
+

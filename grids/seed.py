@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import shapely
@@ -26,6 +27,7 @@ from grids.seed_names import CITY_NAME, COUNTIES, URBAN_COUNTIES, NameMaker
 CITY_CODE = "610900000000"
 CITY_BBOX = (108.0, 31.7, 110.2, 33.8)
 GRID_SIZE = 1e-7  # ~1 cm: every polygon is snapped to this precision grid
+HISTORY_DAYS = 400  # seeded assignments start this long ago
 
 # Counts at scale 1.0 (DESIGN.md).  Tier-2 and tier-3 counts are this product's
 # choice: 8,815 village groups and 35,260 micro-grids of ~24 households each;
@@ -271,6 +273,7 @@ def seed_ankang(scale: float = 1.0, seed: int = 20241, reset: bool = False,
         queries.analyze_territory()
     with _timed(timings, "assign chiefs (optimiser)"):
         plan = create_plan(CITY_CODE, keep_existing=False, actor="seed")
-        apply_plan(plan.id, actor="seed")
+        # Backdated so a seeded visit history finds its workers assigned.
+        apply_plan(plan.id, actor="seed", valid_from=datetime.now(UTC) - timedelta(days=HISTORY_DAYS))
         step("assign", 1)
     return timings

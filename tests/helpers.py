@@ -1,11 +1,15 @@
 """Helpers shared by tests: users of any role, tokens, and sample objects."""
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime, timedelta
+
 from sqlalchemy import select, text
 
 from core.extensions import db
 from grids.accounts.models import User
 from grids.accounts.services import create_user, tokens_for
+from outreach.visits.services import store_visits
 
 PASSWORD = "correct-horse-battery"
 
@@ -49,3 +53,19 @@ def assignment_in(village: str) -> int:
     """The id of a current assignment in ``village``."""
     return db.session.execute(text(
         "select min(id) from assignments where village_code = :v and valid_to is null"), {"v": village}).scalar()
+
+
+def visit_in(village: str) -> str:
+    """The id of a new completed visit to a household of ``village`` by its cell's chief."""
+    household, grid, lon, lat, member, county = db.session.execute(text("""
+        select h.id, h.grid_code, ST_X(h.location), ST_Y(h.location), a.member_id, left(h.village_code, 6)
+        from households h join assignments a on a.grid_code = h.grid_code and a.role = 'chief' and a.valid_to is null
+        where h.village_code = :v order by h.id limit 1
+    """), {"v": village}).one()
+    visit_id = str(uuid.uuid4())
+    item = {"id": visit_id, "household_id": household, "grid_code": grid, "outcome": "completed",
+            "visited_at": (datetime.now(UTC) - timedelta(hours=1)).isoformat(),
+            "location": {"lon": lon, "lat": lat, "crs": "wgs84", "accuracy_m": 10}}
+    [result] = store_visits([item], [(member, county, "helper")], None)
+    assert result["status"] == "created", result
+    return visit_id

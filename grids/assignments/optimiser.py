@@ -73,9 +73,11 @@ class Solution:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def _candidates(problem: Problem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(cell index, member index, distance m) of every candidate edge."""
+def _candidates(problem: Problem) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(cell index, member index, distance m) of every candidate edge, and per cell whether any
+    eligible member exists at all (capacity left or not)."""
     cells, members = [], []
+    eligible_exists = np.zeros(len(problem.cell_codes), dtype=bool)
     kinds = np.array(problem.member_kind)
     member_county = np.array([v[:6] for v in problem.member_village])
     member_village = np.array(problem.member_village)
@@ -83,20 +85,24 @@ def _candidates(problem: Problem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     cell_village = np.array(problem.cell_village)
     eligible_capacity = problem.member_capacity > 0
     for tier, allowed in CHIEF_KINDS.items():
-        kind_ok = np.isin(kinds, allowed) & eligible_capacity
+        kind_any = np.isin(kinds, allowed)
+        kind_ok = kind_any & eligible_capacity
         tier_cells = np.flatnonzero(problem.cell_tier == tier)
         if tier == 1:
             # A tier-1 chief comes from the village itself: group by village.
             by_village: dict[str, list[int]] = {}
             for member in np.flatnonzero(kind_ok):
                 by_village.setdefault(member_village[member], []).append(member)
+            villages_with_any = set(member_village[kind_any].tolist())
             for cell in tier_cells:
+                eligible_exists[cell] = cell_village[cell] in villages_with_any
                 for member in by_village.get(cell_village[cell], []):
                     cells.append(cell)
                     members.append(member)
             continue
         for county in np.unique(cell_county[tier_cells]):
             county_cells = tier_cells[cell_county[tier_cells] == county]
+            eligible_exists[county_cells] = bool(np.any(kind_any & (member_county == county)))
             pool = np.flatnonzero(kind_ok & (member_county == county))
             if len(pool) == 0:
                 continue
@@ -116,7 +122,8 @@ def _candidates(problem: Problem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     pairs = np.unique(np.column_stack([cell_index, member_index]), axis=0)
     cell_index, member_index = pairs[:, 0], pairs[:, 1]
     distance = np.linalg.norm(problem.cell_xy[cell_index] - problem.member_xy[member_index], axis=1) * 1000.0
-    return cell_index, member_index, distance
+    eligible_exists[cell_index] = True
+    return cell_index, member_index, distance, eligible_exists
 
 
 def greedy(problem: Problem, cell_index: np.ndarray, member_index: np.ndarray,
@@ -143,7 +150,7 @@ def solve(problem: Problem, progress: Callable[[str], None] = lambda _: None) ->
     timings: dict[str, float] = {}
     started = time.perf_counter()
     n_cells, n_members = len(problem.cell_codes), len(problem.member_ids)
-    cell_index, member_index, distance = _candidates(problem)
+    cell_index, member_index, distance, eligible_exists = _candidates(problem)
     timings["candidates"] = time.perf_counter() - started
     progress("candidates")
 
@@ -180,10 +187,8 @@ def solve(problem: Problem, progress: Callable[[str], None] = lambda _: None) ->
     chief[cell_index[used]] = member_index[used]
     distance_m = np.full(n_cells, np.nan)
     distance_m[cell_index[used]] = distance[used]
-    has_candidate = np.zeros(n_cells, dtype=bool)
-    has_candidate[cell_index] = True
     uncovered_reason = {
-        int(cell): ("no eligible member in the county (or village, for tier 1)" if not has_candidate[cell]
+        int(cell): ("no eligible member in the county (or village, for tier 1)" if not eligible_exists[cell]
                     else "every eligible member nearby is at capacity")
         for cell in np.flatnonzero(chief < 0)
     }

@@ -1,9 +1,12 @@
 """Assignment selects, optimiser inputs and the set-based plan application."""
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import Select, func, select, text
 
 from core.extensions import db
+from core.scope import UNSCOPED
 from grids.assignments.models import Assignment
 
 
@@ -28,19 +31,21 @@ def assignment_by_id(assignment_id: int) -> Assignment | None:
 def current_chief(grid_code: str) -> Assignment | None:
     """The cell's current chief assignment (unscoped: rules need it whoever asks)."""
     return db.session.scalar(select(Assignment).where(
-        Assignment.grid_code == grid_code, Assignment.role == "chief", Assignment.valid_to.is_(None)))
+        Assignment.grid_code == grid_code, Assignment.role == "chief", Assignment.valid_to.is_(None))
+        .execution_options(**UNSCOPED))
 
 
 def current_chief_count(member_id: int) -> int:
-    """How many cells the member currently leads."""
+    """How many cells the member currently leads, anywhere."""
     return db.session.scalar(select(func.count()).select_from(Assignment).where(
-        Assignment.member_id == member_id, Assignment.role == "chief", Assignment.valid_to.is_(None)))
+        Assignment.member_id == member_id, Assignment.role == "chief", Assignment.valid_to.is_(None))
+        .execution_options(**UNSCOPED))
 
 
 def current_assignment_count(member_id: int) -> int:
-    """How many current assignments the member has, any role."""
+    """How many current assignments the member has, any role, anywhere."""
     return db.session.scalar(select(func.count()).select_from(Assignment).where(
-        Assignment.member_id == member_id, Assignment.valid_to.is_(None)))
+        Assignment.member_id == member_id, Assignment.valid_to.is_(None)).execution_options(**UNSCOPED))
 
 
 def current_members_of_cells(grid_codes: list[str]) -> list[tuple]:
@@ -63,24 +68,52 @@ def plan_cells(prefix: str) -> list[tuple]:
 
 
 def plan_members(counties: list[str], prefix: str) -> list[tuple]:
-    """(id, kind, village, lon, lat, chiefs held outside the region) of active members of counties.
+    """(id, kind, village, lon, lat, chiefs held outside the region, other current assignments) of the
+    active members of counties; the region's own chiefs are what the plan re-decides.
 
     A member without a home point stands at a point of their village.
     """
     return db.session.execute(text("""
-        select id, kind, village_code, ST_X(home_point), ST_Y(home_point), held_outside from (
+        select id, kind, village_code, ST_X(home_point), ST_Y(home_point), chiefs_outside, others from (
         select m.id, m.kind, m.village_code, coalesce(m.home, ST_PointOnSurface(r.boundary)) as home_point,
-               coalesce(o.n, 0) as held_outside
+               coalesce(o.chiefs_outside, 0) as chiefs_outside, coalesce(o.others, 0) as others
         from members m
         join regions r on r.code = m.village_code
         left join (
-            select member_id, count(*) as n from assignments
-            where role = 'chief' and valid_to is null and village_code not like :like
+            select member_id,
+                   count(*) filter (where role = 'chief' and village_code not like :like) as chiefs_outside,
+                   count(*) filter (where not (role = 'chief' and village_code like :like)) as others
+            from assignments where valid_to is null
             group by member_id
         ) o on o.member_id = m.id
         where m.active and m.county_code = any(:counties)
         ) candidates order by id
     """), {"counties": counties, "like": prefix + "%"}).all()
+
+
+def planned_member_loads(plan_id: int, prefix: str) -> list[tuple]:
+    """(kind, chiefs the plan gives, chiefs held outside the region, other current assignments) per
+    member the plan makes chief, as things stand now."""
+    return db.session.execute(text("""
+        select m.kind, p.planned, coalesce(o.chiefs_outside, 0), coalesce(o.others, 0)
+        from (select member_id, count(*) as planned from assignment_plan_items
+              where plan_id = :plan and member_id is not null group by member_id) p
+        join members m on m.id = p.member_id
+        left join (
+            select member_id,
+                   count(*) filter (where role = 'chief' and village_code not like :like) as chiefs_outside,
+                   count(*) filter (where not (role = 'chief' and village_code like :like)) as others
+            from assignments where valid_to is null group by member_id
+        ) o on o.member_id = p.member_id
+    """), {"plan": plan_id, "like": prefix + "%"}).all()
+
+
+def inactive_planned_members(plan_id: int) -> int:
+    """How many members a plan would make chief are no longer active."""
+    return db.session.execute(text("""
+        select count(*) from assignment_plan_items i join members m on m.id = i.member_id
+        where i.plan_id = :plan and i.is_change and not m.active
+    """), {"plan": plan_id}).scalar()
 
 
 def current_chiefs(prefix: str) -> dict[str, int]:
@@ -109,29 +142,34 @@ def store_plan_items(plan_id: int, rows: list[tuple]) -> None:
             copy.write_row((plan_id, grid_code, member_id, distance_m, is_change))
 
 
-def apply_plan(plan_id: int, actor: str | None) -> int:
-    """End the chiefs a plan replaces and start the new ones, set-wise; returns how many started."""
+def apply_plan(plan_id: int, actor: str | None, valid_from: datetime | None = None) -> int:
+    """End the chiefs a plan replaces and start the new ones, set-wise; returns how many started.
+
+    ``valid_from`` backdates the change (the seeder's history); default now.
+    """
+    moment = {"at": valid_from}
     db.session.execute(text("""
-        update assignments a set valid_to = now(), ended_by = :actor
+        update assignments a set valid_to = coalesce(cast(:at as timestamptz), now()), ended_by = :actor
         from assignment_plan_items i
         where i.plan_id = :plan and i.is_change and a.grid_code = i.grid_code
           and a.role = 'chief' and a.valid_to is null
-    """), {"plan": plan_id, "actor": actor})
+    """), {"plan": plan_id, "actor": actor, **moment})
     # A member the plan makes chief of a cell where they already work is promoted.
     db.session.execute(text("""
-        update assignments a set valid_to = now(), ended_by = :actor
+        update assignments a set valid_to = coalesce(cast(:at as timestamptz), now()), ended_by = :actor
         from assignment_plan_items i
         where i.plan_id = :plan and i.is_change and a.grid_code = i.grid_code
           and a.member_id = i.member_id and a.valid_to is null
-    """), {"plan": plan_id, "actor": actor})
+    """), {"plan": plan_id, "actor": actor, **moment})
     result = db.session.execute(text("""
-        insert into assignments (county_code, member_id, grid_code, village_code, role, source, plan_id, created_by)
+        insert into assignments (county_code, member_id, grid_code, village_code, role, source, plan_id, created_by,
+                                 valid_from)
         select left(i.grid_code, 6), i.member_id, i.grid_code, left(i.grid_code, 12), 'chief', 'plan', i.plan_id,
-               :actor
+               :actor, coalesce(cast(:at as timestamptz), now())
         from assignment_plan_items i
         where i.plan_id = :plan and i.is_change and i.member_id is not null
         order by i.grid_code
-    """), {"plan": plan_id, "actor": actor})
+    """), {"plan": plan_id, "actor": actor, **moment})
     db.session.execute(text("""
         insert into audit_log (actor, action, object_type, object_id, region_code, details)
         select :actor, 'assignment.plan', 'grid', i.grid_code, left(i.grid_code, 12),

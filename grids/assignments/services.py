@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -12,6 +13,7 @@ from sqlalchemy import func, select
 
 from core.errors import Conflict, NotFound
 from core.extensions import db
+from core.scope import UNSCOPED
 from grids import services as territory
 from grids.accounts import audit
 from grids.assignments import queries
@@ -57,7 +59,8 @@ def check_rules(member: Member, grid, role: str) -> None:
     if queries.current_assignment_count(member.id) >= current_app.config["GRIDS_MAX_ASSIGNMENTS"]:
         raise _broken("capacity", _l("The member has the most assignments allowed."))
     already = db.session.scalar(select(func.count()).select_from(Assignment).where(
-        Assignment.member_id == member.id, Assignment.grid_code == grid.code, Assignment.valid_to.is_(None)))
+        Assignment.member_id == member.id, Assignment.grid_code == grid.code, Assignment.valid_to.is_(None))
+        .execution_options(**UNSCOPED))
     if already:
         raise _broken("already_assigned", _l("The member is already assigned to this cell."))
 
@@ -109,12 +112,12 @@ def build_problem(prefix: str, keep_existing: bool) -> tuple[Problem, list[str]]
     counties = sorted({row[2][:6] for row in cells})
     members = queries.plan_members(counties, prefix)
     lat0 = float(np.mean([row[4] for row in cells])) if cells else 32.7
-    capacity_by_kind = current_app.config["GRIDS_LEAD_CAPACITY"]
+    config = current_app.config
+    capacity_by_kind = config["GRIDS_LEAD_CAPACITY"]
     member_ids = np.array([row[0] for row in members], dtype=np.int64)
     member_position = {int(member_id): index for index, member_id in enumerate(member_ids)}
     current = queries.current_chiefs(prefix)
     current_chief = np.array([member_position.get(current.get(row[0], -1), -1) for row in cells], dtype=np.int64)
-    config = current_app.config
     problem = Problem(
         cell_codes=[row[0] for row in cells],
         cell_tier=np.array([row[1] for row in cells], dtype=np.int64),
@@ -124,7 +127,9 @@ def build_problem(prefix: str, keep_existing: bool) -> tuple[Problem, list[str]]
         member_kind=[row[1] for row in members],
         member_village=[row[2] for row in members],
         member_xy=project_km([row[3] for row in members], [row[4] for row in members], lat0).reshape(-1, 2),
-        member_capacity=np.array([max(0, capacity_by_kind.get(row[1], 0) - row[5]) for row in members],
+        # Leading capacity left after chiefs held elsewhere, and never past the cap on all assignments.
+        member_capacity=np.array([max(0, min(capacity_by_kind.get(row[1], 0) - row[5],
+                                             config["GRIDS_MAX_ASSIGNMENTS"] - row[6])) for row in members],
                                  dtype=np.int64),
         current_chief=current_chief,
         change_penalty_m=config["GRIDS_PLAN_CHANGE_PENALTY_M"] if keep_existing else 0,
@@ -168,15 +173,28 @@ def create_plan(region_code: str, keep_existing: bool, actor: str | None,
     return plan
 
 
-def apply_plan(plan_id: int, actor: str | None) -> AssignmentPlan:
-    """Apply a plan once, and only while the region's chiefs are as they were when planned."""
+def _overloaded(loads: list[tuple]) -> bool:
+    """Whether any planned member would now exceed a capacity (they took cells elsewhere since)."""
+    config = current_app.config
+    return any(planned + outside > config["GRIDS_LEAD_CAPACITY"].get(kind, 0)
+               or planned + others > config["GRIDS_MAX_ASSIGNMENTS"]
+               for kind, planned, outside, others in loads)
+
+
+def apply_plan(plan_id: int, actor: str | None, valid_from: datetime | None = None) -> AssignmentPlan:
+    """Apply a plan once, and only while the region's chiefs are as they were when planned.
+
+    ``valid_from`` backdates the new assignments (only the seeder's history uses it).
+    """
     plan = get_plan(plan_id)
     db.session.refresh(plan, with_for_update=True)
     if plan.status == "applied":
         raise _broken("plan_applied", _l("This plan has already been applied."))
-    if queries.chiefs_fingerprint(code_prefix(plan.region_code)) != plan.fingerprint:
+    prefix = code_prefix(plan.region_code)
+    if queries.chiefs_fingerprint(prefix) != plan.fingerprint or queries.inactive_planned_members(plan.id) \
+            or _overloaded(queries.planned_member_loads(plan.id, prefix)):
         raise _broken("plan_stale", _l("The assignments changed since this plan was made; make a new plan."))
-    queries.apply_plan(plan.id, actor)
+    queries.apply_plan(plan.id, actor, valid_from)
     plan.status = "applied"
     plan.applied_by = actor
     plan.applied_at = func.now()

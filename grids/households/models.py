@@ -1,6 +1,7 @@
 """Households (户): address points placed in tier-3 cells."""
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
 from geoalchemy2 import Geometry
@@ -13,7 +14,9 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Text,
+    Uuid,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, TIMESTAMP
 from sqlalchemy.orm import Mapped, mapped_column
@@ -38,6 +41,10 @@ class Household(Scoped, db.Model):
     address: Mapped[str | None] = mapped_column(Text)
     residents: Mapped[int] = mapped_column(SmallInteger, default=1, server_default="1")
     tags: Mapped[list[str]] = mapped_column(ARRAY(String(20)), default=list, server_default="{}")
+    # Set when a household found in the field arrives with a visit: a retry finds it again.
+    source_visit_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    # Households are never deleted (visits reference them); removal is recorded for worklists.
+    removed_at: Mapped[datetime | None] = mapped_column(TIMESTAMP(timezone=True))
     created_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True), server_default=func.now(),
                                                  onupdate=func.now())
@@ -49,4 +56,6 @@ class Household(Scoped, db.Model):
         Index("ix_households_village_code", "village_code",
               postgresql_ops={"village_code": "varchar_pattern_ops"}),
         Index("ix_households_location", "location", postgresql_using="gist"),
+        Index("uq_households_source_visit", "county_code", "source_visit_id", unique=True,
+              postgresql_where=text("source_visit_id is not null")),
     )

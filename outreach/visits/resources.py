@@ -1,0 +1,76 @@
+"""HTTP endpoints of visits and the worker's worklist."""
+from __future__ import annotations
+
+from flask.views import MethodView
+from flask_jwt_extended import current_user
+from flask_smorest import Blueprint
+
+from core.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, paginate_select
+from grids import services as territory
+from grids.accounts.roles import ADMINS, roles_allowed
+from outreach.visits import queries, services
+from outreach.visits.schemas import (
+    SyncRequestSchema,
+    SyncResponseSchema,
+    VisitQueryArgs,
+    VisitSchema,
+    WorklistArgs,
+    WorklistSchema,
+)
+
+blp = Blueprint("visits", __name__, url_prefix="/visits", description="Door-to-door visits")
+worklist_blp = Blueprint("worklist", __name__, url_prefix="/me", description="A grid worker's worklist")
+READERS = (*ADMINS, "reviewer", "grid_worker")
+
+
+@worklist_blp.route("/worklist")
+class Worklist(MethodView):
+    """The signed-in worker's cells and households."""
+
+    @roles_allowed("grid_worker")
+    @worklist_blp.arguments(WorklistArgs, location="query")
+    @worklist_blp.response(200, WorklistSchema)
+    def get(self, args):
+        """Download the worklist; with since=TOKEN only what changed since that download."""
+        return services.worklist(current_user, args.get("since"))
+
+
+@blp.route("/sync")
+class VisitSync(MethodView):
+    """Batch upload from a phone."""
+
+    @roles_allowed("grid_worker")
+    @blp.arguments(SyncRequestSchema)
+    @blp.response(200, SyncResponseSchema)
+    @blp.alt_response(413, description="More than 500 visits in one request")
+    def post(self, data):
+        """Store up to 500 visits; each answers created, duplicate, conflict or rejected, with its flags."""
+        return {"results": services.sync_visits(current_user, data["visits"], data.get("sent_at"))}
+
+
+@blp.route("")
+class Visits(MethodView):
+    """Visits in the caller's scope (a grid worker's own)."""
+
+    @roles_allowed(*READERS)
+    @blp.arguments(VisitQueryArgs, location="query")
+    @blp.response(200, VisitSchema(many=True))
+    @blp.paginate(page_size=DEFAULT_PAGE_SIZE, max_page_size=MAX_PAGE_SIZE)
+    def get(self, args, pagination_parameters):
+        """List visits by region, cell, member, local period, flag and outcome."""
+        start, end = services.local_period(args.get("from_"), args.get("to"))
+        member = current_user.member_id if current_user.role == "grid_worker" else args.get("member")
+        statement = queries.visits_select(territory.region_code_prefix(args.get("region")), args.get("grid"),
+                                          member, start, end, args.get("flag"), args.get("outcome"))
+        return paginate_select(statement, pagination_parameters)
+
+
+@blp.route("/<uuid:visit_id>")
+class VisitById(MethodView):
+    """One visit."""
+
+    @roles_allowed(*READERS)
+    @blp.response(200, VisitSchema)
+    def get(self, visit_id):
+        """Get a visit."""
+        return services.get_visit(visit_id, current_user)

@@ -1,0 +1,158 @@
+"""Schemas of visits, the sync batch, the worklist and visit queries."""
+from __future__ import annotations
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from core.fields import Text
+from core.geometry import LocatedPointField
+from grids.households.models import HOUSEHOLD_TAGS
+from grids.schemas import GRID_CODE, REGION_CODE
+from outreach.visits.models import FLAGS, OUTCOMES, TOPICS
+
+MAX_BATCH = 500
+CRS = ("wgs84", "cgcs2000", "gcj02", "bd09")
+
+
+class VisitLocationSchema(Schema):
+    """Where the phone was, as it reported it."""
+
+    lon = fields.Float(required=True, validate=validate.Range(-180, 180), allow_nan=False)
+    lat = fields.Float(required=True, validate=validate.Range(-90, 90), allow_nan=False)
+    crs = fields.String(load_default="wgs84", validate=validate.OneOf(CRS))
+    accuracy_m = fields.Float(allow_none=True, load_default=None, validate=validate.Range(0, 100_000))
+    mocked = fields.Boolean(load_default=False)
+
+
+class NewHouseholdSchema(Schema):
+    """A household found in the field."""
+
+    location = LocatedPointField(required=True)
+    address = Text(allow_none=True, load_default=None, validate=validate.Length(max=200))
+    residents = fields.Integer(load_default=1, validate=validate.Range(0, 100))
+    tags = fields.List(fields.String(validate=validate.OneOf(HOUSEHOLD_TAGS)), load_default=list)
+
+
+class VisitInSchema(Schema):
+    """One visit as a phone sends it."""
+
+    id = fields.UUID(required=True)
+    household_id = fields.Integer(allow_none=True, load_default=None, validate=validate.Range(min=1))
+    new_household = fields.Nested(NewHouseholdSchema, allow_none=True, load_default=None)
+    grid_code = fields.String(required=True, validate=validate.Regexp(GRID_CODE, error="Must be a grid code."))
+    visited_at = fields.AwareDateTime(required=True, format="iso")
+    outcome = fields.String(required=True, validate=validate.OneOf(OUTCOMES))
+    location = fields.Nested(VisitLocationSchema, required=True)
+    topics = fields.List(fields.String(validate=validate.OneOf(TOPICS)), load_default=list,
+                         validate=validate.Length(max=len(TOPICS)))
+    app_installed = fields.Boolean(allow_none=True, load_default=None)
+    residents_reached = fields.Integer(allow_none=True, load_default=None, validate=validate.Range(0, 100))
+    vulnerable_reached = fields.Integer(allow_none=True, load_default=None, validate=validate.Range(0, 100))
+    notes = Text(allow_none=True, load_default=None, validate=validate.Length(max=1000))
+
+    @validates_schema
+    def _one_household(self, data, **kwargs):
+        if (data.get("household_id") is None) == (data.get("new_household") is None):
+            raise ValidationError("Give exactly one of household_id and new_household.", "household_id")
+
+
+class SyncRequestSchema(Schema):
+    """A batch of visits from one phone (the items are validated one by one)."""
+
+    visits = fields.List(fields.Raw(), required=True, metadata={"description": f"up to {MAX_BATCH} visits"})
+    sent_at = fields.AwareDateTime(format="iso", load_default=None,
+                                   metadata={"description": "the phone's clock when sending (for clock_skew)"})
+
+
+class SyncResultSchema(Schema):
+    """The outcome of one visit of the batch."""
+
+    id = fields.String(allow_none=True)
+    status = fields.String(metadata={"description": "created, duplicate, conflict or rejected"})
+    flags = fields.List(fields.String())
+    errors = fields.Dict()
+    household_id = fields.Integer(allow_none=True)
+
+
+class SyncResponseSchema(Schema):
+    """Results in the order sent."""
+
+    results = fields.List(fields.Nested(SyncResultSchema))
+
+
+class VisitSchema(Schema):
+    """A stored visit."""
+
+    id = fields.UUID()
+    household_id = fields.Integer()
+    grid_code = fields.String()
+    village_code = fields.String()
+    member_id = fields.Integer()
+    visited_at = fields.DateTime()
+    outcome = fields.String()
+    location = LocatedPointField(allow_none=True)
+    raw_location = fields.Method("_raw_location")
+    topics = fields.List(fields.String())
+    app_installed = fields.Boolean(allow_none=True)
+    residents_reached = fields.Integer(allow_none=True)
+    vulnerable_reached = fields.Integer(allow_none=True)
+    notes = fields.String(allow_none=True)
+    flags = fields.List(fields.String())
+    received_at = fields.DateTime()
+
+    def _raw_location(self, visit):
+        if visit.raw_lon is None:
+            return None
+        return {"lon": visit.raw_lon, "lat": visit.raw_lat, "crs": visit.crs, "accuracy_m": visit.accuracy_m,
+                "mocked": visit.mocked}
+
+
+class VisitQueryArgs(Schema):
+    """Filters of the visit list."""
+
+    region = fields.String(validate=validate.Regexp(REGION_CODE, error="Must be a 12-digit region code."))
+    grid = fields.String(validate=validate.Regexp(GRID_CODE, error="Must be a grid code."))
+    member = fields.Integer()
+    from_ = fields.Date(data_key="from", metadata={"description": "local date (Asia/Shanghai), inclusive"})
+    to = fields.Date(metadata={"description": "local date (Asia/Shanghai), inclusive"})
+    flag = fields.String(validate=validate.OneOf(FLAGS))
+    outcome = fields.String(validate=validate.OneOf(OUTCOMES))
+
+
+class WorklistArgs(Schema):
+    """The token of the previous download, for changes only."""
+
+    since = fields.String(validate=validate.Length(max=400))
+
+
+class WorklistCellSchema(Schema):
+    """A cell the worker is assigned to."""
+
+    code = fields.String()
+    tier = fields.Integer()
+    name = fields.String()
+    role = fields.String()
+    geometry = fields.Dict()
+
+
+class WorklistHouseholdSchema(Schema):
+    """A household of the worker's cells."""
+
+    id = fields.Integer()
+    grid_code = fields.String()
+    address = fields.String(allow_none=True)
+    location = fields.Dict()
+    residents = fields.Integer()
+    tags = fields.List(fields.String())
+    last_visit_at = fields.DateTime(allow_none=True)
+    last_completed_on = fields.Date(allow_none=True)
+
+
+class WorklistSchema(Schema):
+    """The worker's cells and households, or what changed since a token."""
+
+    full = fields.Boolean(metadata={"description": "true: everything; false: changes since the token"})
+    cells = fields.List(fields.Nested(WorklistCellSchema))
+    removed_cells = fields.List(fields.String())
+    households = fields.List(fields.Nested(WorklistHouseholdSchema))
+    removed_households = fields.List(fields.Integer())
+    next = fields.String()

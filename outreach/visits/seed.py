@@ -1,0 +1,123 @@
+"""``flask seed visits --days N``: a realistic visit history, stored through the sync service.
+
+Each village gets a diligence (the share of its households visited in 30 days,
+0.35-1.0), so coverage varies from lagging to complete.  Every day, households are
+visited by their cell's chief between 08:00 and 18:00 local time; most outcomes are
+completed; phones report GCJ-02 most of the time; a few per cent of visits carry
+something to flag (mocked or inaccurate locations, points far from the cell).  Day
+by day the batch goes through :func:`outreach.visits.services.store_visits` with the
+clock set to that evening, exactly as phones syncing that day would.
+"""
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, time, timedelta
+
+import numpy as np
+from sqlalchemy import text
+
+from core.coords import wgs84_to_bd09, wgs84_to_gcj02
+from core.extensions import db
+from outreach.visits.services import LOCAL, store_visits
+
+OUTCOME_P = {"completed": 0.82, "nobody_home": 0.14, "refused": 0.04}
+TOPIC_CHOICES = ["investment", "order_brushing", "impersonating_police", "impersonating_customer_service",
+                 "romance", "loan", "gaming", "fake_refund", "app_install", "vulnerable_care"]
+
+
+def _households() -> dict[str, np.ndarray]:
+    rows = db.session.execute(text("""
+        select h.id, h.grid_code, h.village_code, ST_X(h.location), ST_Y(h.location), a.member_id, m.county_code,
+               cardinality(h.tags) > 0, h.residents
+        from households h
+        join assignments a on a.grid_code = h.grid_code and a.role = 'chief' and a.valid_to is null
+        join members m on m.id = a.member_id
+        where h.removed_at is null
+        order by h.id
+    """)).all()
+    columns = list(zip(*rows, strict=True)) if rows else [[]] * 9
+    names = ("id", "grid", "village", "lon", "lat", "member", "county", "vulnerable", "residents")
+    return {name: np.array(values) for name, values in zip(names, columns, strict=True)}
+
+
+def seed_visits(days: int, seed: int = 7, step: Callable[[int], None] = lambda _: None,
+                now: datetime | None = None) -> int:
+    """Store ``days`` days of visits ending today; returns how many were created."""
+    rng = np.random.default_rng(seed)
+    now = now or datetime.now(UTC)
+    data = _households()
+    n = len(data["id"])
+    if n == 0:
+        return 0
+    villages, village_index = np.unique(data["village"], return_inverse=True)
+    coverage_30 = rng.uniform(0.35, 1.0, len(villages))
+    daily = -np.log1p(-np.minimum(coverage_30, 0.995)) / 30.0  # Poisson rate giving that 30-day coverage
+    app_rate = rng.uniform(0.3, 0.9, len(villages))
+    created = 0
+    today = now.astimezone(LOCAL).date()
+    for offset in range(days - 1, -1, -1):
+        day = today - timedelta(days=offset)
+        visited = np.flatnonzero(rng.random(n) < daily[village_index])
+        if len(visited) == 0:
+            step(0)
+            continue
+        start = datetime.combine(day, time(8, 0), LOCAL)
+        seconds = rng.uniform(0, 10 * 3600, len(visited))
+        # Each member walks their households through the day, in time order.
+        order = np.lexsort((seconds, data["member"][visited]))
+        visited, seconds = visited[order], seconds[order]
+        evening = min(datetime.combine(day, time(20, 0), LOCAL).astimezone(UTC), now)
+        items, workers = [], []
+        for k, index in enumerate(visited):
+            visited_at = start + timedelta(seconds=float(seconds[k]))
+            if visited_at.astimezone(UTC) > evening:
+                continue
+            items.append(_visit(rng, data, index, visited_at, app_rate[village_index[index]]))
+            workers.append((int(data["member"][index]), str(data["county"][index]), "seed"))
+        results = store_visits(items, workers, None, now=evening)
+        day_created = sum(1 for r in results if r["status"] == "created")
+        created += day_created
+        step(day_created)
+    return created
+
+
+def _visit(rng: np.random.Generator, data: dict[str, np.ndarray], index: int, visited_at: datetime,
+           app_rate: float) -> dict:
+    lon, lat = float(data["lon"][index]), float(data["lat"][index])
+    accuracy = float(rng.gamma(2.0, 8.0))
+    mocked = False
+    roll = rng.random()
+    if roll < 0.01:
+        mocked = True
+    elif roll < 0.025:
+        accuracy = float(rng.uniform(150, 600))
+    elif roll < 0.035:  # far from the household: the phone was elsewhere
+        lon += float(rng.choice([-1, 1]) * rng.uniform(0.006, 0.02))
+    lon += float(rng.normal(0, 0.00008))
+    lat += float(rng.normal(0, 0.00008))
+    crs_roll = rng.random()
+    if crs_roll < 0.6:
+        crs = "gcj02"
+        lon, lat = (float(v) for v in wgs84_to_gcj02(lon, lat))
+    elif crs_roll < 0.7:
+        crs = "bd09"
+        lon, lat = (float(v) for v in wgs84_to_bd09(lon, lat))
+    else:
+        crs = "wgs84"
+    outcome = str(rng.choice(list(OUTCOME_P), p=list(OUTCOME_P.values())))
+    completed = outcome == "completed"
+    residents = int(data["residents"][index])
+    return {
+        "id": str(uuid.UUID(bytes=rng.bytes(16), version=4)),
+        "household_id": int(data["id"][index]),
+        "grid_code": str(data["grid"][index]),
+        "visited_at": visited_at.isoformat(),
+        "outcome": outcome,
+        "location": {"lon": lon, "lat": lat, "crs": crs, "accuracy_m": round(accuracy, 1), "mocked": mocked},
+        "topics": sorted(set(rng.choice(TOPIC_CHOICES, size=int(rng.integers(1, 4))).tolist())) if completed else [],
+        "app_installed": bool(rng.random() < app_rate) if completed else None,
+        "residents_reached": int(rng.integers(1, residents + 1)) if completed and residents else None,
+        "vulnerable_reached": (1 if bool(data["vulnerable"][index]) else 0) if completed else None,
+        "notes": None,
+    }

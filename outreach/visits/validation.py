@@ -1,0 +1,137 @@
+"""Fast validation of one visit item (the sync hot path).
+
+A batch holds up to 500 visits and the history seeder replays millions, so each
+item is validated with pydantic (its Rust core is ~30× faster than marshmallow
+here); the errors are reshaped into the API's field-error dicts.  The batch
+envelope and every other endpoint stay with marshmallow/flask-smorest.  Why: see
+``docs/decisions.md``.
+"""
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from marshmallow import ValidationError as MarshmallowError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from shapely.geometry import Point
+
+from core.fields import has_control_characters
+from core.geometry import parse_located_point
+from grids.households.models import HOUSEHOLD_TAGS
+from grids.schemas import GRID_CODE
+from outreach.visits.models import OUTCOMES, TOPICS
+
+Crs = Literal["wgs84", "cgcs2000", "gcj02", "bd09"]
+Tag = Literal[HOUSEHOLD_TAGS]  # type: ignore[valid-type]
+Topic = Literal[TOPICS]  # type: ignore[valid-type]
+Outcome = Literal[OUTCOMES]  # type: ignore[valid-type]
+Count = Annotated[int, Field(ge=0, le=100)]
+
+
+def _clean_text(value: str | None) -> str | None:
+    if value is not None and has_control_characters(value):
+        raise ValueError("Must not contain control characters.")
+    return value
+
+
+class Strict(BaseModel):
+    """Unknown fields are errors, as everywhere in the API."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+
+class VisitLocation(Strict):
+    """Where the phone was, as it reported it."""
+
+    lon: float = Field(ge=-180, le=180, allow_inf_nan=False)
+    lat: float = Field(ge=-90, le=90, allow_inf_nan=False)
+    crs: Crs = "wgs84"
+    accuracy_m: float | None = Field(default=None, ge=0, le=100_000, allow_inf_nan=False)
+    mocked: bool = False
+
+
+class NewHousehold(Strict):
+    """A household found in the field."""
+
+    location: Point
+    address: str | None = Field(default=None, max_length=200)
+    residents: Count = 1
+    tags: list[Tag] = []
+
+    @field_validator("location", mode="before")
+    @classmethod
+    def _point(cls, value: Any) -> Point:
+        try:
+            return parse_located_point(value)
+        except MarshmallowError as error:
+            raise ValueError(" ".join(error.messages)) from error
+
+    _address = field_validator("address")(lambda cls, v: _clean_text(v))
+
+
+class VisitIn(Strict):
+    """One visit as a phone sends it."""
+
+    id: uuid.UUID
+    household_id: int | None = Field(default=None, ge=1)
+    new_household: NewHousehold | None = None
+    grid_code: str
+    visited_at: AwareDatetime
+    outcome: Outcome
+    location: VisitLocation
+    topics: list[Topic] = Field(default_factory=list, max_length=len(TOPICS))
+    app_installed: bool | None = None
+    residents_reached: Count | None = None
+    vulnerable_reached: Count | None = None
+    notes: str | None = Field(default=None, max_length=1000)
+
+    _notes = field_validator("notes")(lambda cls, v: _clean_text(v))
+
+    @field_validator("grid_code")
+    @classmethod
+    def _grid_code(cls, value: str) -> str:
+        if not GRID_CODE.match(value):
+            raise ValueError("Must be a grid code.")
+        return value
+
+    @model_validator(mode="after")
+    def _one_household(self) -> VisitIn:
+        if (self.household_id is None) == (self.new_household is None):
+            raise ValueError("Give exactly one of household_id and new_household.")
+        return self
+
+
+_PREFIX = re.compile(r"^(Value error|Assertion failed), ")
+
+
+def field_errors(error: ValidationError) -> dict[str, Any]:
+    """pydantic errors as the API's nested ``{"field": ["message"]}`` dict."""
+    errors: dict[str, Any] = {}
+    for item in error.errors(include_url=False, include_context=False, include_input=False):
+        location = [str(part) for part in item["loc"]] or ["household_id"]
+        node = errors
+        for part in location[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                break
+        else:
+            message = _PREFIX.sub("", item["msg"])
+            node.setdefault(location[-1], []).append(message[:1].upper() + message[1:])
+    return errors
+
+
+def parse_visit(raw: dict[str, Any]) -> dict[str, Any]:
+    """A validated visit as a plain dict; raises pydantic's ValidationError."""
+    visit = VisitIn.model_validate(raw)
+    data = dict(visit.__dict__)
+    data["location"] = dict(visit.location.__dict__)
+    if visit.new_household is not None:
+        data["new_household"] = dict(visit.new_household.__dict__)
+    return data
+
+
+def is_visit_time(value: Any) -> bool:
+    """Whether a value is an aware datetime (for callers building items in Python)."""
+    return isinstance(value, datetime) and value.tzinfo is not None
