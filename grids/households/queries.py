@@ -10,8 +10,8 @@ from grids.households.models import Household
 
 def households_select(prefix: str | None = None, grid_code: str | None = None, tag: str | None = None,
                       with_location: bool = True) -> Select:
-    """Households by region prefix, cell and tag, by id."""
-    statement = select(Household).order_by(Household.id)
+    """Households (not removed) by region prefix, cell and tag, by id."""
+    statement = select(Household).where(Household.removed_at.is_(None)).order_by(Household.id)
     statement = statement.options(undefer(Household.location) if with_location else defer(Household.location))
     if prefix:
         statement = statement.where(Household.village_code.startswith(prefix, autoescape=True))

@@ -16,6 +16,7 @@ from grids.households.schemas import (
     HouseholdImportResultSchema,
     HouseholdQueryArgs,
     HouseholdSchema,
+    HouseholdUpdateSchema,
 )
 
 blp = Blueprint("households", __name__, url_prefix="/households", description="Households")
@@ -61,6 +62,19 @@ class HouseholdById(MethodView):
     def get(self, household_id):
         """Get a household."""
         return services.get_household(household_id)
+
+    @roles_allowed(*ADMINS)
+    @blp.arguments(HouseholdUpdateSchema)
+    @blp.response(200, HouseholdSchema)
+    def patch(self, changes, household_id):
+        """Change a household's address, residents or tags."""
+        return services.update_household(household_id, changes)
+
+    @roles_allowed(*ADMINS)
+    @blp.response(200, HouseholdSchema)
+    def delete(self, household_id):
+        """Remove a household (kept for its visits; dropped from worklists and counts)."""
+        return services.remove_household(household_id)
 
 
 @blp.route("/import")

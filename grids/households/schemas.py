@@ -21,6 +21,15 @@ class HouseholdSchema(Schema):
     residents = fields.Integer(load_default=1, validate=validate.Range(0, 100))
     tags = fields.List(fields.String(validate=validate.OneOf(HOUSEHOLD_TAGS)), load_default=list)
     updated_at = fields.DateTime(dump_only=True)
+    removed_at = fields.DateTime(dump_only=True, allow_none=True)
+
+
+class HouseholdUpdateSchema(Schema):
+    """Fields of a household that may change (its location and cell do not)."""
+
+    address = Text(validate=validate.Length(max=200), allow_none=True)
+    residents = fields.Integer(validate=validate.Range(0, 100))
+    tags = fields.List(fields.String(validate=validate.OneOf(HOUSEHOLD_TAGS)))
 
 
 class HouseholdQueryArgs(FormatArgs):

@@ -8,9 +8,10 @@ import re
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import func
 
 from core.coords import CRS_CHOICES, to_wgs84_mixed
-from core.errors import Invalid, NotFound
+from core.errors import Conflict, Invalid, NotFound
 from core.extensions import db
 from core.fields import has_control_characters
 from core.geometry import inside_city, to_db
@@ -30,6 +31,32 @@ def get_household(household_id: int) -> Household:
     household = queries.household_by_id(household_id)
     if household is None:
         raise NotFound(_l("Household %(id)s was not found.", id=household_id))
+    return household
+
+
+def update_household(household_id: int, changes: dict[str, Any]) -> Household:
+    """Change a household's address, residents or tags."""
+    household = get_household(household_id)
+    if household.removed_at is not None:
+        raise Conflict(_l("The household has been removed."), rule="removed")
+    for name, value in changes.items():
+        setattr(household, name, sorted(set(value)) if name == "tags" else value)
+    audit.record("household.update", "household", household.id, household.village_code,
+                 {"fields": sorted(changes)})
+    db.session.commit()
+    return household
+
+
+def remove_household(household_id: int) -> Household:
+    """Mark a household as gone (it moved away, the house is empty); visits keep referring to it."""
+    household = get_household(household_id)
+    if household.removed_at is not None:
+        raise Conflict(_l("The household has been removed."), rule="removed")
+    household.removed_at = func.now()
+    queries.increment_household_rollups([household.grid_code], [-1])
+    audit.record("household.remove", "household", household.id, household.village_code)
+    db.session.commit()
+    db.session.refresh(household)
     return household
 
 
