@@ -13,7 +13,8 @@ from core.extensions import db
 from grids.accounts.models import User
 from grids.accounts.services import tokens_for
 
-HOUSEHOLD_FIELDS = {"id", "grid_code", "village_code", "location", "address", "residents", "tags", "updated_at", "removed_at"}
+HOUSEHOLD_FIELDS = {"id", "grid_code", "village_code", "location", "address", "residents", "tags", "updated_at",
+                    "removed_at"}
 RESULT_FIELDS = {"rows", "accepted", "rejected", "written", "dry_run"}
 PASSWORD = "a-long-enough-password"
 COUNTY_A = "610902"

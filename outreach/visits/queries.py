@@ -131,12 +131,16 @@ def stage_batch(rows: list[dict[str, Any]]) -> None:
             raw_lon float8, raw_lat float8, crs text, accuracy_m float8, mocked boolean, topics varchar(40)[],
             app_installed boolean, residents_reached int, vulnerable_reached int, notes text, flags varchar(20)[],
             new_household boolean, vulnerable boolean, hash text
-        ) on commit drop
+        ) on commit delete rows
     """))
-    db.session.execute(text("truncate sync_batch"))
+    # Created once per connection and emptied by every commit (no catalog churn per
+    # request); cleared here too for callers that stage twice before committing.
+    db.session.execute(text("delete from sync_batch"))
     cursor = db.session.connection().connection.driver_connection.cursor()
     with cursor.copy(f"copy sync_batch ({', '.join(BATCH_COLUMNS)}) from stdin") as copy:
         copy.write("".join(_copy_line(row) for row in rows))
+    # Real row counts let the planner pick index lookups for small batches.
+    db.session.execute(text("analyze sync_batch"))
 
 
 def flag_staged(tolerance_m: float) -> None:
