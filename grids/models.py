@@ -48,6 +48,7 @@ class Region(Scoped, db.Model):
     boundary = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=False), nullable=True)
     # Rollups kept by the seed and by imports, so lists never count on the fly.
     households: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    vulnerable_households: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     grids: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     __table_args__ = (
@@ -77,6 +78,7 @@ class Grid(Scoped, db.Model):
     name: Mapped[str] = mapped_column(String(100))
     boundary = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=False), nullable=False)
     households: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    vulnerable_households: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True), server_default=func.now(),
                                                  onupdate=func.now())

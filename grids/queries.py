@@ -74,39 +74,48 @@ def refresh_rollups() -> None:
     seeding and imports, never per request.
     """
     db.session.execute(text("""
-        with counts as (select grid_code, count(*) as n from households group by grid_code)
-        update grids g set households = coalesce(c.n, 0)
+        with counts as (
+            select grid_code, count(*) as n, count(*) filter (where cardinality(tags) > 0) as v
+            from households where removed_at is null group by grid_code
+        )
+        update grids g set households = coalesce(c.n, 0), vulnerable_households = coalesce(c.v, 0)
         from grids g2 left join counts c on c.grid_code = g2.code
-        where g.code = g2.code and g2.tier = 3 and g.households is distinct from coalesce(c.n, 0)
+        where g.code = g2.code and g2.tier = 3
+          and (g.households, g.vulnerable_households) is distinct from (coalesce(c.n, 0), coalesce(c.v, 0))
     """))
     # Tier-1 and tier-2 cells count the households of the tier-3 cells inside them.
     db.session.execute(text("""
         with sums as (
-            select left(code, 15) || '-00' as parent, sum(households) as n from grids where tier = 3 group by 1
+            select left(code, 15) || '-00' as parent, sum(households) as n, sum(vulnerable_households) as v
+            from grids where tier = 3 group by 1
             union all
-            select left(code, 12) || '-00-00', sum(households) from grids where tier = 3 group by 1
+            select left(code, 12) || '-00-00', sum(households), sum(vulnerable_households)
+            from grids where tier = 3 group by 1
         )
-        update grids g set households = s.n from sums s
-        where g.code = s.parent and g.households is distinct from s.n
+        update grids g set households = s.n, vulnerable_households = s.v from sums s
+        where g.code = s.parent and (g.households, g.vulnerable_households) is distinct from (s.n, s.v)
     """))
     # A region's code is its significant prefix padded with zeros.
     db.session.execute(text("""
         with per_village as (
-            select village_code, count(*) as cells, coalesce(sum(households) filter (where tier = 3), 0) as n
+            select village_code, count(*) as cells, coalesce(sum(households) filter (where tier = 3), 0) as n,
+                   coalesce(sum(vulnerable_households) filter (where tier = 3), 0) as v
             from grids group by village_code
         ), rolled as (
-            select village_code as code, cells, n from per_village
+            select village_code as code, cells, n, v from per_village
             union all
-            select rpad(left(village_code, 9), 12, '0'), sum(cells), sum(n) from per_village group by 1
+            select rpad(left(village_code, 9), 12, '0'), sum(cells), sum(n), sum(v) from per_village group by 1
             union all
-            select rpad(left(village_code, 6), 12, '0'), sum(cells), sum(n) from per_village group by 1
+            select rpad(left(village_code, 6), 12, '0'), sum(cells), sum(n), sum(v) from per_village group by 1
             union all
-            select rpad(left(village_code, 4), 12, '0'), sum(cells), sum(n) from per_village group by 1
+            select rpad(left(village_code, 4), 12, '0'), sum(cells), sum(n), sum(v) from per_village group by 1
         )
-        update regions r set grids = coalesce(x.cells, 0), households = coalesce(x.n, 0)
+        update regions r set grids = coalesce(x.cells, 0), households = coalesce(x.n, 0),
+                             vulnerable_households = coalesce(x.v, 0)
         from regions r2 left join rolled x on x.code = r2.code
         where r.code = r2.code
-          and (r.grids, r.households) is distinct from (coalesce(x.cells, 0), coalesce(x.n, 0))
+          and (r.grids, r.households, r.vulnerable_households)
+              is distinct from (coalesce(x.cells, 0), coalesce(x.n, 0), coalesce(x.v, 0))
     """))
 
 

@@ -1,4 +1,5 @@
 import logging
+import re
 from logging.config import fileConfig
 
 from alembic import context
@@ -67,6 +68,18 @@ def run_migrations_offline():
         context.run_migrations()
 
 
+PARTITION = re.compile(r"^visits_\d{4}_\d{2}")
+
+
+def include_object(obj, name, type_, reflected, compare_to):
+    """Leave PostGIS's tables and the monthly visit partitions (made at run time) out of autogenerate."""
+    table = obj.table.name if type_ in ("index", "column", "unique_constraint", "foreign_key_constraint") \
+        and hasattr(obj, "table") else name
+    if table and PARTITION.match(table):
+        return False
+    return alembic_helpers.include_object(obj, name, type_, reflected, compare_to)
+
+
 def run_migrations_online():
     """Run migrations in 'online' mode.
 
@@ -89,7 +102,7 @@ def run_migrations_online():
     if conf_args.get("process_revision_directives") is None:
         conf_args["process_revision_directives"] = process_revision_directives
     # PostGIS's own tables stay out of autogenerate; geometry columns render with imports.
-    conf_args.setdefault("include_object", alembic_helpers.include_object)
+    conf_args.setdefault("include_object", include_object)
     conf_args.setdefault("render_item", alembic_helpers.render_item)
 
     connectable = get_engine()

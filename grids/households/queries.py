@@ -92,27 +92,32 @@ def cell_covering(lon: float, lat: float) -> tuple[str, str] | None:
     return (row[0], row[1]) if row else None
 
 
-def increment_household_rollups(grid_codes: list[str], counts: list[int]) -> None:
-    """Add ``counts`` households to tier-3 cells, their parents, villages and regions above."""
-    params = {"codes": grid_codes, "counts": counts}
+def increment_household_rollups(grid_codes: list[str], counts: list[int], vulnerable: list[int]) -> None:
+    """Add households (and vulnerable households) to tier-3 cells, their parents and the regions above."""
+    params = {"codes": grid_codes, "counts": counts, "vulnerable": vulnerable}
     db.session.execute(text("""
-        with per_cell as (select code, n from unnest(cast(:codes as text[]), cast(:counts as int[])) as t(code, n)),
-        cells as (
-            select code, sum(n) as n from per_cell group by code
-            union all select left(code, 15) || '-00', sum(n) from per_cell group by 1
-            union all select left(code, 12) || '-00-00', sum(n) from per_cell group by 1
+        with per_cell as (
+            select code, n, v from unnest(cast(:codes as text[]), cast(:counts as int[]), cast(:vulnerable as int[]))
+                as t(code, n, v)
+        ), cells as (
+            select code, sum(n) as n, sum(v) as v from per_cell group by code
+            union all select left(code, 15) || '-00', sum(n), sum(v) from per_cell group by 1
+            union all select left(code, 12) || '-00-00', sum(n), sum(v) from per_cell group by 1
         )
-        update grids g set households = g.households + c.n from cells c where g.code = c.code
+        update grids g set households = g.households + c.n, vulnerable_households = g.vulnerable_households + c.v
+        from cells c where g.code = c.code
     """), params)
     db.session.execute(text("""
         with per_village as (
-            select left(code, 12) as village, sum(n) as n
-            from unnest(cast(:codes as text[]), cast(:counts as int[])) as t(code, n) group by 1
+            select left(code, 12) as village, sum(n) as n, sum(v) as v
+            from unnest(cast(:codes as text[]), cast(:counts as int[]), cast(:vulnerable as int[])) as t(code, n, v)
+            group by 1
         ), rolled as (
-            select village as code, n from per_village
-            union all select rpad(left(village, 9), 12, '0'), sum(n) from per_village group by 1
-            union all select rpad(left(village, 6), 12, '0'), sum(n) from per_village group by 1
-            union all select rpad(left(village, 4), 12, '0'), sum(n) from per_village group by 1
+            select village as code, n, v from per_village
+            union all select rpad(left(village, 9), 12, '0'), sum(n), sum(v) from per_village group by 1
+            union all select rpad(left(village, 6), 12, '0'), sum(n), sum(v) from per_village group by 1
+            union all select rpad(left(village, 4), 12, '0'), sum(n), sum(v) from per_village group by 1
         )
-        update regions r set households = r.households + x.n from rolled x where r.code = x.code
+        update regions r set households = r.households + x.n, vulnerable_households = r.vulnerable_households + x.v
+        from rolled x where r.code = x.code
     """), params)

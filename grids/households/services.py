@@ -53,7 +53,7 @@ def remove_household(household_id: int) -> Household:
     if household.removed_at is not None:
         raise Conflict(_l("The household has been removed."), rule="removed")
     household.removed_at = func.now()
-    queries.increment_household_rollups([household.grid_code], [-1])
+    queries.increment_household_rollups([household.grid_code], [-1], [-1 if household.tags else 0])
     audit.record("household.remove", "household", household.id, household.village_code)
     db.session.commit()
     db.session.refresh(household)
@@ -79,7 +79,7 @@ def create_household(data: dict[str, Any]) -> Household:
                           tags=sorted(set(data["tags"])))
     db.session.add(household)
     db.session.flush()
-    queries.increment_household_rollups([grid_code], [1])
+    queries.increment_household_rollups([grid_code], [1], [1 if household.tags else 0])
     audit.record("household.create", "household", household.id, village_code)
     db.session.commit()
     return household
@@ -186,6 +186,8 @@ def import_csv(content: bytes, partial: bool = False, dry_run: bool = False) -> 
 
     accepted_lines: list[int] = []
     cell_counts: dict[str, int] = {}
+    vulnerable_counts: dict[str, int] = {}
+    vulnerable_lines = {line: bool(values["tags"]) for line, values in good}
     if staged:
         queries.stage_households(staged)
         queries.place_staged_households()
@@ -199,13 +201,16 @@ def import_csv(content: bytes, partial: bool = False, dry_run: bool = False) -> 
             else:
                 accepted_lines.append(line)
                 cell_counts[grid_code] = cell_counts.get(grid_code, 0) + 1
+                if vulnerable_lines.get(line):
+                    vulnerable_counts[grid_code] = vulnerable_counts.get(grid_code, 0) + 1
     rejected.sort(key=lambda r: r["line"])
 
     written = 0
     if accepted_lines and not dry_run and (partial or not rejected):
         written = queries.insert_staged_households(accepted_lines)
         codes = sorted(cell_counts)
-        queries.increment_household_rollups(codes, [cell_counts[c] for c in codes])
+        queries.increment_household_rollups(codes, [cell_counts[c] for c in codes],
+                                            [vulnerable_counts.get(c, 0) for c in codes])
         prefix = _common_prefix([c[:12] for c in codes])
         audit.record("household.import", "household", f"csv:{written}", prefix.ljust(12, "0")[:12],
                      {"rows": rows, "written": written, "rejected": len(rejected)})

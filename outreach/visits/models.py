@@ -134,6 +134,8 @@ class GridCoverage(db.Model):
     village_code: Mapped[str] = mapped_column(String(12))
     last_visit_at: Mapped[datetime | None] = mapped_column(TIMESTAMP(timezone=True))
     last_completed_on: Mapped[date | None] = mapped_column(Date)
+    # Households of the cell whose latest recorded app status is "installed".
+    app_installed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class GridDayCount(db.Model):

@@ -66,14 +66,18 @@ def members_visits_between(member_ids: list[int], start: datetime, end: datetime
     """), {"members": member_ids, "start": start, "end": end}).all()
 
 
-def insert_new_households(rows: list[dict[str, Any]]) -> dict[str, int]:
-    """Create households found in the field (idempotent on the visit id); visit id → household id."""
+def insert_new_households(rows: list[dict[str, Any]]) -> tuple[dict[str, int], list[tuple[str, bool]]]:
+    """Create households found in the field (idempotent on the visit id).
+
+    Returns visit id → household id for all of them, and (cell, vulnerable) of the
+    ones actually created now (a retry creates none).
+    """
     if not rows:
-        return {}
+        return {}, []
     params = {key: [row[key] for row in rows] for key in
               ("visit_id", "county", "grid", "village", "lon", "lat", "address", "residents", "tags")}
     params["tags"] = ["{" + ",".join(t) + "}" for t in params["tags"]]
-    db.session.execute(text("""
+    inserted = db.session.execute(text("""
         insert into households (county_code, grid_code, village_code, location, address, residents, tags,
                                 source_visit_id)
         select county, grid, village, ST_SetSRID(ST_MakePoint(lon, lat), 4326), address, residents,
@@ -83,12 +87,13 @@ def insert_new_households(rows: list[dict[str, Any]]) -> dict[str, int]:
                     cast(:address as text[]), cast(:residents as int[]), cast(:tags as text[]))
              as t(visit_id, county, grid, village, lon, lat, address, residents, tags)
         on conflict (county_code, source_visit_id) where source_visit_id is not null do nothing
-    """), params)
+        returning grid_code, cardinality(tags) > 0
+    """), params).all()
     found = db.session.execute(text("""
         select source_visit_id::text, id from households
         where county_code = any(:counties) and source_visit_id = any(cast(:ids as uuid[]))
     """), {"counties": sorted(set(params["county"])), "ids": params["visit_id"]})
-    return dict(found.all())
+    return dict(found.all()), [(row[0], row[1]) for row in inserted]
 
 
 BATCH_COLUMNS = ("id", "key_county", "county_code", "visited_at", "household_id", "grid_code", "village_code",
@@ -221,8 +226,8 @@ def update_rollups() -> None:
             flagged = village_day_counts.flagged + excluded.flagged
     """))
     db.session.execute(text(f"""
-        insert into grid_coverage (grid_code, village_code, last_visit_at, last_completed_on)
-        select grid_code, village_code, max(visited_at), max({day}) filter (where outcome = 'completed')
+        insert into grid_coverage (grid_code, village_code, last_visit_at, last_completed_on, app_installed)
+        select grid_code, village_code, max(visited_at), max({day}) filter (where outcome = 'completed'), 0
         from sync_batch group by 1, 2
         on conflict (grid_code) do update set
             last_visit_at = greatest(grid_coverage.last_visit_at, excluded.last_visit_at),
@@ -272,7 +277,7 @@ def update_rollups() -> None:
                    max(visited_at) filter (where app_installed is not null) as app_recorded_at
             from sync_batch group by county_code, household_id
         ), before as (
-            select h.county_code, h.household_id, h.last_completed_on
+            select h.county_code, h.household_id, h.last_completed_on, h.app_installed
             from household_coverage h join batch b using (county_code, household_id)
         ), changed as (
             update household_coverage h set
@@ -284,7 +289,17 @@ def update_rollups() -> None:
                 changed_at = now()
             from batch b
             where h.county_code = b.county_code and h.household_id = b.household_id
-            returning h.county_code, h.household_id, h.last_completed_on, h.vulnerable
+            returning h.county_code, h.household_id, h.grid_code, h.last_completed_on, h.vulnerable, h.app_installed
+        ), app_moves as (
+            update grid_coverage g set app_installed = g.app_installed + d.delta
+            from (
+                select c.grid_code, sum(case when c.app_installed then 1 else -1 end) as delta
+                from changed c join before o using (county_code, household_id)
+                where c.app_installed is distinct from o.app_installed
+                group by c.grid_code
+            ) d
+            where g.grid_code = d.grid_code
+            returning 1
         ), moved as (
             select b.village_code, o.last_completed_on as old_day, c.last_completed_on as new_day, c.vulnerable
             from changed c

@@ -23,6 +23,7 @@ from core.coords import to_wgs84_mixed
 from core.errors import DomainError, Forbidden, Invalid, NotFound
 from core.extensions import db
 from core.scope import scope_prefix
+from grids.households import queries as households
 from grids.members.models import Member
 from grids.models import code_prefix
 from outreach.visits import queries
@@ -272,7 +273,7 @@ def _locate_and_flag(batch: list[dict[str, Any]], settings: dict[str, Any], now:
 def _create_found_households(batch: list[dict[str, Any]]) -> None:
     """Partitions for the batch's months, and the households found in the field (idempotently)."""
     queries.ensure_partitions([d["visited_at"].astimezone(UTC).date().replace(day=1) for d in batch])
-    created = queries.insert_new_households([{
+    created, new_rows = queries.insert_new_households([{
         "visit_id": str(d["id"]), "county": d["village_code"][:6], "grid": d["grid_code"],
         "village": d["village_code"], "lon": d["new_household"]["location"].x,
         "lat": d["new_household"]["location"].y, "address": d["new_household"]["address"],
@@ -281,6 +282,14 @@ def _create_found_households(batch: list[dict[str, Any]]) -> None:
     for data in batch:
         if data["new_household"] is not None:
             data["household_id"] = created[str(data["id"])]
+    if new_rows:
+        per_cell: dict[str, list[int]] = {}
+        for grid_code, vulnerable in new_rows:
+            counts = per_cell.setdefault(grid_code, [0, 0])
+            counts[0] += 1
+            counts[1] += int(vulnerable)
+        codes = sorted(per_cell)
+        households.increment_household_rollups(codes, [per_cell[c][0] for c in codes], [per_cell[c][1] for c in codes])
 
 
 def _row(data: dict[str, Any]) -> dict[str, Any]:
