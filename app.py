@@ -65,12 +65,13 @@ def _register_blueprints(api: GridsApi) -> None:
     from grids.members.resources import blp as members_blp
     from grids.resources import blp as grids_blp
     from grids.resources import regions_blp
+    from outreach.coverage.resources import blp as coverage_blp
     from outreach.visits.resources import blp as visits_blp
     from outreach.visits.resources import worklist_blp
 
     for blueprint in (auth_blp, me_blp, users_blp, audit_blp, regions_blp, grids_blp, grid_assignments_blp,
                       members_blp, member_assignments_blp, households_blp, assignments_blp, plans_blp,
-                      worklist_blp, visits_blp):
+                      worklist_blp, visits_blp, coverage_blp):
         api.register_blueprint(blueprint, url_prefix="/api/v1" + blueprint.url_prefix)
 
 

@@ -66,6 +66,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "GRIDS_MAX_TRAVEL_KMH": float(env.get("GRIDS_MAX_TRAVEL_KMH", "60")),
         "GRIDS_TRAVEL_MIN_DISTANCE_M": float(env.get("GRIDS_TRAVEL_MIN_DISTANCE_M", "300")),
         "GRIDS_LOW_ACCURACY_M": float(env.get("GRIDS_LOW_ACCURACY_M", "100")),
+        # Coverage below the first share is red, below the second amber, else green.
+        "GRIDS_COVERAGE_BANDS": tuple(float(x) for x in env.get("GRIDS_COVERAGE_BANDS", "0.6,0.9").split(",")),
         "JSON_SORT_KEYS": False,
         # flask-smorest / OpenAPI
         "API_TITLE": "Grid outreach API",

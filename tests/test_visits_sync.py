@@ -235,7 +235,7 @@ def test_repeated_id_inside_one_batch(client, phone):
 @pytest.mark.xfail(strict=True, reason=(
     "services.store_visits looks a repeated id up with first_of_id[str(raw['id']).lower()] (services.py, the "
     "loop after db.session.commit()) while first_of_id is keyed by the canonical str(uuid); an id sent in "
-    "another accepted spelling (no hyphens, braces, urn:uuid:) raises KeyError -> 500"))
+    "another accepted spelling (no hyphens, braces, urn:uuid:) raises KeyError -> 500 (propagated under TESTING)"))
 def test_repeated_id_without_hyphens_inside_one_batch(client, phone):
     visit = item(phone)
     visit["id"] = uuid.UUID(visit["id"]).hex
@@ -475,11 +475,16 @@ def test_concurrent_retries_store_the_visit_once(app, db_session, phone, monkeyp
     with engine.connect() as connection:
         assert set(rows(connection).values()) == {0}, "committed visit data left in the test database"
     barrier = threading.Barrier(2, timeout=20)
-    original_claim = queries.claim_staged
+    original_claim, original_keys = queries.claim_staged, queries.existing_keys
+    key_lookups: list[int] = []
 
     def claim_together():
         barrier.wait()  # both requests have validated, flagged and staged before either claims
         return original_claim()
+
+    def counted_keys(counties, ids):
+        key_lookups.append(len(ids))
+        return original_keys(counties, ids)
 
     results, errors = [], []
     threaded = scoped_session(sessionmaker(bind=engine), scopefunc=threading.get_ident)
@@ -499,6 +504,7 @@ def test_concurrent_retries_store_the_visit_once(app, db_session, phone, monkeyp
         with monkeypatch.context() as patch:
             patch.setattr(db, "session", threaded)
             patch.setattr(queries, "claim_staged", claim_together)
+            patch.setattr(queries, "existing_keys", counted_keys)
             threads = [threading.Thread(target=request) for _ in range(2)]
             for thread in threads:
                 thread.start()
@@ -508,6 +514,8 @@ def test_concurrent_retries_store_the_visit_once(app, db_session, phone, monkeyp
         assert sorted(r["status"] for r in results) == ["created", "duplicate"], results
         assert results[0]["flags"] == results[1]["flags"] == ["low_accuracy"]
         assert results[0]["household_id"] == results[1]["household_id"] == household
+        # Both found no stored key at first; the loser met the winner's key when claiming (the late path).
+        assert key_lookups == [1, 1, 1]
         with engine.connect() as connection:
             found = rows(connection)
             assert found["visits"] == found["visit_keys"] == 1
@@ -619,11 +627,6 @@ def test_new_household_outside_the_city_is_rejected(client, phone):
     assert result["status"] == "rejected" and "location" in result["errors"]["new_household"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "queries.insert_new_households (called from services._create_found_households) inserts the household "
-    "without grids.households.queries.increment_household_rollups, so grids.households and regions.households "
-    "(the cell/village household counts, coverage denominators) miss households found in the field, unlike "
-    "POST /households"))
 def test_new_household_is_counted_in_its_cell_and_village(client, phone):
     point = found_point(phone)
     cell = covering_cell(*point)
@@ -772,5 +775,5 @@ def test_statements_do_not_grow_with_the_batch(client, phone, monkeypatch):
         event.remove(db.engine, "before_cursor_execute", count)
     assert any(s.lstrip().lower().startswith("copy") for s in used[5])
     assert len(used[5]) == len(used[200]), (len(used[5]), len(used[200]))
-    assert len(used[200]) < 40
+    assert 10 < len(used[200]) < 40, used[200]
     assert sql("select count(*) from visits").scalar() == 206

@@ -1,0 +1,147 @@
+"""Coverage figures from the rollups kept with every visit (never from the visit history).
+
+A report groups by a code prefix: county (6 digits of the village code), township
+(9), village (12) or tier-3 cell (the grid code).  Figures for a period:
+
+- ``households_visited``: households with a completed visit in [from, to].  When
+  the period reaches the latest visit day, that is the households whose latest
+  completed day is on or after ``from``: a sum over ``last_completed_counts``
+  (villages × days rows).  Otherwise it is the rows of ``household_visit_days`` in
+  the period whose previous completed day is before ``from`` — each household's
+  first visit in the period, counted once.  Both are exact.
+- ``grids_visited``: cells with a completed visit in the period, the same way
+  (``grid_coverage`` or ``household_visit_days``).
+- ``visits`` and ``flagged_visits``: sums of the daily counters.
+- ``app_installed``: households whose latest recorded app status is installed (a
+  state, as of now).
+"""
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import text
+
+from core.extensions import db
+
+GROUP_LENGTH = {"county": 6, "township": 9, "village": 12, "grid": 18}
+
+
+def latest_completed_day() -> date | None:
+    """The latest local day with a completed visit anywhere."""
+    return db.session.execute(text("select max(day) from last_completed_counts where households > 0")).scalar()
+
+
+def group_rows(prefix: str, by: str) -> list[tuple]:
+    """(code, name, households, vulnerable households, tier-3 cells) of every group under a prefix."""
+    if by == "grid":
+        return db.session.execute(text("""
+            select code, name, households, vulnerable_households, 1 from grids
+            where tier = 3 and village_code like :like order by code
+        """), {"like": prefix + "%"}).all()
+    length = GROUP_LENGTH[by]
+    return db.session.execute(text("""
+        select r.code, r.name, r.households, r.vulnerable_households, coalesce(c.cells, 0)
+        from regions r
+        left join (select left(village_code, :length) as key, count(*) as cells from grids
+                   where tier = 3 and village_code like :like group by 1) c on c.key = left(r.code, :length)
+        where r.level = :level and r.code like :like
+        order by r.code
+    """), {"like": prefix + "%", "length": length, "level": by}).all()
+
+
+def visited_recent(prefix: str, by: str, start: date) -> dict[str, tuple[int, int, int]]:
+    """Fast path, for periods reaching the latest visit day: key → (households, vulnerable, cells) visited."""
+    params = {"like": prefix + "%", "start": start, "length": GROUP_LENGTH[by]}
+    if by == "grid":
+        households = db.session.execute(text("""
+            select grid_code, count(*), count(*) filter (where vulnerable)
+            from household_coverage
+            where grid_code like :like and last_completed_on >= :start group by 1
+        """), params).all()
+        cells = {}
+    else:
+        households = db.session.execute(text("""
+            select left(village_code, :length), sum(households), sum(vulnerable)
+            from last_completed_counts where day >= :start and village_code like :like group by 1
+        """), params).all()
+        cells = dict(db.session.execute(text("""
+            select left(village_code, :length), count(*) from grid_coverage
+            where village_code like :like and last_completed_on >= :start group by 1
+        """), params).all())
+    result = {key: (int(n), int(v), cells.get(key, 1 if by == "grid" else 0)) for key, n, v in households}
+    return result
+
+
+def visited_between(prefix: str, by: str, start: date, end: date) -> dict[str, tuple[int, int, int]]:
+    """Exact for any period: key → (households, vulnerable, cells) with a completed visit in it."""
+    rows = db.session.execute(text("""
+        select left(grid_code, :length),
+               count(*) filter (where previous_day is null or previous_day < :start),
+               count(*) filter (where vulnerable and (previous_day is null or previous_day < :start)),
+               count(distinct grid_code)
+        from household_visit_days
+        where day between :start and :end and grid_code like :like
+        group by 1
+    """), {"like": prefix + "%", "start": start, "end": end, "length": GROUP_LENGTH[by]}).all()
+    return {key: (int(n), int(v), int(c)) for key, n, v, c in rows}
+
+
+def visit_counts(prefix: str, by: str, start: date, end: date) -> dict[str, tuple[int, int]]:
+    """key → (visits, flagged visits) in the period."""
+    params = {"like": prefix + "%", "start": start, "end": end, "length": GROUP_LENGTH[by]}
+    if by == "grid":
+        rows = db.session.execute(text("""
+            select grid_code, sum(visits), sum(flagged) from grid_day_counts
+            where day between :start and :end and grid_code like :like group by 1
+        """), params)
+    else:
+        rows = db.session.execute(text("""
+            select left(village_code, :length), sum(visits), sum(flagged) from village_day_counts
+            where day between :start and :end and village_code like :like group by 1
+        """), params)
+    return {key: (int(v), int(f)) for key, v, f in rows}
+
+
+def app_installed(prefix: str, by: str) -> dict[str, int]:
+    """key → households whose latest recorded app status is installed."""
+    column = "grid_code" if by == "grid" else f"left(village_code, {GROUP_LENGTH[by]})"
+    rows = db.session.execute(text(f"""
+        select {column}, sum(app_installed) from grid_coverage
+        where village_code like :like and app_installed > 0 group by 1
+    """), {"like": prefix + "%"})
+    return {key: int(n) for key, n in rows}
+
+
+def geometries(codes: list[str], by: str) -> dict[str, dict]:
+    """GeoJSON geometry of regions or cells."""
+    table = "grids" if by == "grid" else "regions"
+    rows = db.session.execute(text(f"""
+        select code, ST_AsGeoJSON(boundary, 6)::json from {table} where code = any(:codes)
+    """), {"codes": codes})
+    return dict(rows.all())
+
+
+def first_visits_by_day(prefix: str, start: date, end: date, vulnerable_only: bool = False) -> dict[date, int]:
+    """Households whose first completed visit within [start, end] fell on each day."""
+    rows = db.session.execute(text(f"""
+        select day, count(*) from household_visit_days
+        where day between :start and :end and grid_code like :like
+          and (previous_day is null or previous_day < :start) {"and vulnerable" if vulnerable_only else ""}
+        group by day
+    """), {"like": prefix + "%", "start": start, "end": end})
+    return dict(rows.all())
+
+
+def visits_by_day(prefix: str, start: date, end: date) -> dict[date, tuple[int, int, int]]:
+    """(visits, completed, flagged) per local day under a prefix."""
+    if len(prefix) > 12:
+        rows = db.session.execute(text("""
+            select day, sum(visits), sum(completed), sum(flagged) from grid_day_counts
+            where day between :start and :end and grid_code like :like group by day
+        """), {"like": prefix + "%", "start": start, "end": end})
+    else:
+        rows = db.session.execute(text("""
+            select day, sum(visits), sum(completed), sum(flagged) from village_day_counts
+            where day between :start and :end and village_code like :like group by day
+        """), {"like": prefix + "%", "start": start, "end": end})
+    return {day: (int(v), int(c), int(f)) for day, v, c, f in rows}

@@ -1,0 +1,114 @@
+"""Coverage reports: rows per child region or cell, bands, time series."""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from flask import current_app
+
+from core.errors import Invalid
+from grids import services as territory
+from grids.models import code_prefix
+from outreach.coverage import queries
+from outreach.visits.services import LOCAL
+
+LEVEL_ORDER = ["city", "county", "township", "village", "grid"]
+NEXT_LEVEL = {"city": "county", "county": "township", "township": "village", "village": "grid"}
+SORT_KEYS = ("coverage", "-coverage", "code", "-code", "households", "-households", "visits", "-visits",
+             "vulnerable_coverage", "-vulnerable_coverage", "flagged_visits", "-flagged_visits")
+
+
+def today() -> date:
+    """Today in Asia/Shanghai."""
+    return datetime.now(LOCAL).date()
+
+
+def default_period(start: date | None, end: date | None, days: int = 30) -> tuple[date, date]:
+    """The period asked for, by default the last ``days`` local days."""
+    end = end or today()
+    start = start or end - timedelta(days=days - 1)
+    if start > end:
+        raise Invalid(errors={"query": {"from": ["Must not be after 'to'."]}})
+    if (end - start).days > 731:
+        raise Invalid(errors={"query": {"from": ["A period spans at most two years."]}})
+    return start, end
+
+
+def band(coverage: float | None) -> str:
+    """red / amber / green for a coverage share (thresholds from the configuration)."""
+    red_below, amber_below = current_app.config["GRIDS_COVERAGE_BANDS"]
+    if coverage is None or coverage < red_below:
+        return "red"
+    return "amber" if coverage < amber_below else "green"
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def coverage_rows(region_code: str, by: str | None, start: date | None, end: date | None,
+                  sort: str = "coverage") -> dict[str, Any]:
+    """The coverage rows of every child of a region at level ``by`` for a local period."""
+    region = territory.get_region(region_code)
+    by = by or NEXT_LEVEL.get(region.level)
+    if by is None or LEVEL_ORDER.index(by) <= LEVEL_ORDER.index(region.level):
+        raise Invalid(errors={"query": {"by": [f"Must be a level below the region's ({region.level})."]}})
+    start, end = default_period(start, end)
+    prefix = code_prefix(region.code)
+    latest = queries.latest_completed_day()
+    if latest is None or end >= latest:
+        visited = queries.visited_recent(prefix, by, start)
+    else:
+        visited = queries.visited_between(prefix, by, start, end)
+    counts = queries.visit_counts(prefix, by, start, end)
+    installed = queries.app_installed(prefix, by)
+    length = queries.GROUP_LENGTH[by]
+    rows = []
+    for code, name, households, vulnerable, cells in queries.group_rows(prefix, by):
+        key = code[:length]
+        households_visited, vulnerable_visited, cells_visited = visited.get(key, (0, 0, 0))
+        visits, flagged = counts.get(key, (0, 0))
+        coverage = _ratio(households_visited, households)
+        rows.append({
+            "code": code, "name": name, "households": households, "households_visited": households_visited,
+            "coverage": coverage, "band": band(coverage), "vulnerable": vulnerable,
+            "vulnerable_visited": vulnerable_visited, "vulnerable_coverage": _ratio(vulnerable_visited, vulnerable),
+            "app_installed": installed.get(key, 0), "app_install_rate": _ratio(installed.get(key, 0), households),
+            "grids": cells, "grids_visited": cells_visited, "visits": visits, "flagged_visits": flagged,
+        })
+    key_name = sort.lstrip("-")
+    rows.sort(key=lambda r: (r[key_name] is None, r[key_name] if r[key_name] is not None else 0, r["code"]),
+              reverse=sort.startswith("-"))
+    return {"region": region, "by": by, "from": start, "to": end, "rows": rows}
+
+
+def timeseries(region_code: str, interval: str, start: date | None, end: date | None) -> dict[str, Any]:
+    """Visits, households newly reached and cumulative coverage per day or week of a period."""
+    region = territory.get_region(region_code)
+    start, end = default_period(start, end)
+    prefix = code_prefix(region.code)
+    first_visits = queries.first_visits_by_day(prefix, start, end)
+    per_day = queries.visits_by_day(prefix, start, end)
+    buckets: list[dict[str, Any]] = []
+    cumulative = 0
+    day = start
+    while day <= end:
+        if interval == "week":
+            bucket_end = min(end, day + timedelta(days=6 - day.weekday()))
+        else:
+            bucket_end = day
+        visits = completed = flagged = reached = 0
+        current = day
+        while current <= bucket_end:
+            v, c, f = per_day.get(current, (0, 0, 0))
+            visits, completed, flagged = visits + v, completed + c, flagged + f
+            reached += first_visits.get(current, 0)
+            current += timedelta(days=1)
+        cumulative += reached
+        buckets.append({"start": day, "end": bucket_end, "visits": visits, "completed_visits": completed,
+                        "flagged_visits": flagged, "households_reached": reached,
+                        "cumulative_households_reached": cumulative,
+                        "cumulative_coverage": _ratio(cumulative, region.households)})
+        day = bucket_end + timedelta(days=1)
+    return {"region": region.code, "interval": interval, "from": start, "to": end, "households": region.households,
+            "series": buckets}
