@@ -92,7 +92,8 @@ def colleague(phone):
     member = sql("""
         select min(m.id) from members m where m.village_code = :v and m.id <> :me
           and not exists (select 1 from assignments a where a.member_id = m.id and a.valid_to is null
-                          and a.grid_code in (:g, left(:g, 15) || '-00', left(:g, 12) || '-00-00'))
+                          and a.grid_code in (cast(:g as text), left(cast(:g as text), 15) || '-00',
+                                              left(cast(:g as text), 12) || '-00-00'))
     """, v=phone.village, me=phone.member_id, g=phone.grid).scalar()
     assert member is not None
     return make_phone("w2", member, phone.grid, phone.village)
@@ -319,7 +320,8 @@ def test_low_accuracy(client, phone, accuracy, flagged):
 
 def test_own_cell_is_not_flagged_another_cell_is(client, phone):
     cell, households = other_cell(phone)
-    flags = sync(client, phone, [item(phone), item(phone, households[0], grid=cell, point=inside(cell))])
+    flags = sync(client, phone, [item(phone), item(phone, households[0], grid=cell, point=inside(cell),
+                                                    at=datetime.now(UTC) - timedelta(hours=3))])
     assert flags == [[], ["not_assigned"]]
 
 
@@ -345,7 +347,7 @@ def test_assignment_to_a_cell_above_covers_the_cells_below(client, db_session):
                   v=worker.village, p=worker.grid[:15] + "-00", m=worker.member_id).scalar()
     outside_household = sql("select min(id) from households where grid_code = :g", g=outside).scalar()
     flags = sync(client, worker, [item(worker), item(worker, outside_household, grid=outside,
-                                                      point=inside(outside))])
+                                                      point=inside(outside), at=datetime.now(UTC) - timedelta(hours=3))])
     assert flags == [[], ["not_assigned"]]
 
 

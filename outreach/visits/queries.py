@@ -144,7 +144,8 @@ def stage_batch(rows: list[dict[str, Any]]) -> None:
     cursor = db.session.connection().connection.driver_connection.cursor()
     with cursor.copy(f"copy sync_batch ({', '.join(BATCH_COLUMNS)}) from stdin") as copy:
         copy.write("".join(_copy_line(row) for row in rows))
-    # Real row counts let the planner pick index lookups for small batches.
+    # Temporary tables have no statistics until analysed: without them the planner
+    # guesses wrong both ways (scans the cells for one visit, loops for 40,000).
     db.session.execute(text("analyze sync_batch"))
 
 

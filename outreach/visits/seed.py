@@ -68,13 +68,11 @@ def seed_visits(days: int, seed: int = 7, step: Callable[[int], None] = lambda _
         order = np.lexsort((seconds, data["member"][visited]))
         visited, seconds = visited[order], seconds[order]
         evening = min(datetime.combine(day, time(20, 0), LOCAL).astimezone(UTC), now)
-        items, workers = [], []
-        for k, index in enumerate(visited):
-            visited_at = start + timedelta(seconds=float(seconds[k]))
-            if visited_at.astimezone(UTC) > evening:
-                continue
-            items.append(_visit(rng, data, index, visited_at, app_rate[village_index[index]]))
-            workers.append((int(data["member"][index]), str(data["county"][index]), "seed"))
+        keep = np.array([start + timedelta(seconds=float(x)) <= evening for x in seconds])
+        visited, seconds = visited[keep], seconds[keep]
+        items = _visits(rng, data, visited, seconds, start, app_rate[village_index[visited]])
+        workers = [(int(m), str(c), "seed") for m, c in zip(data["member"][visited], data["county"][visited],
+                                                            strict=True)]
         results = store_visits(items, workers, None, now=evening)
         day_created = sum(1 for r in results if r["status"] == "created")
         created += day_created
@@ -82,42 +80,47 @@ def seed_visits(days: int, seed: int = 7, step: Callable[[int], None] = lambda _
     return created
 
 
-def _visit(rng: np.random.Generator, data: dict[str, np.ndarray], index: int, visited_at: datetime,
-           app_rate: float) -> dict:
-    lon, lat = float(data["lon"][index]), float(data["lat"][index])
-    accuracy = float(rng.gamma(2.0, 8.0))
-    mocked = False
-    roll = rng.random()
-    if roll < 0.01:
-        mocked = True
-    elif roll < 0.025:
-        accuracy = float(rng.uniform(150, 600))
-    elif roll < 0.035:  # far from the household: the phone was elsewhere
-        lon += float(rng.choice([-1, 1]) * rng.uniform(0.006, 0.02))
-    lon += float(rng.normal(0, 0.00008))
-    lat += float(rng.normal(0, 0.00008))
-    crs_roll = rng.random()
-    if crs_roll < 0.6:
-        crs = "gcj02"
-        lon, lat = (float(v) for v in wgs84_to_gcj02(lon, lat))
-    elif crs_roll < 0.7:
-        crs = "bd09"
-        lon, lat = (float(v) for v in wgs84_to_bd09(lon, lat))
-    else:
-        crs = "wgs84"
-    outcome = str(rng.choice(list(OUTCOME_P), p=list(OUTCOME_P.values())))
-    completed = outcome == "completed"
-    residents = int(data["residents"][index])
-    return {
-        "id": str(uuid.UUID(bytes=rng.bytes(16), version=4)),
-        "household_id": int(data["id"][index]),
-        "grid_code": str(data["grid"][index]),
-        "visited_at": visited_at.isoformat(),
-        "outcome": outcome,
-        "location": {"lon": lon, "lat": lat, "crs": crs, "accuracy_m": round(accuracy, 1), "mocked": mocked},
-        "topics": sorted(set(rng.choice(TOPIC_CHOICES, size=int(rng.integers(1, 4))).tolist())) if completed else [],
-        "app_installed": bool(rng.random() < app_rate) if completed else None,
-        "residents_reached": int(rng.integers(1, residents + 1)) if completed and residents else None,
-        "vulnerable_reached": (1 if bool(data["vulnerable"][index]) else 0) if completed else None,
-        "notes": None,
-    }
+def _visits(rng: np.random.Generator, data: dict[str, np.ndarray], visited: np.ndarray, seconds: np.ndarray,
+            start: datetime, app_rate: np.ndarray) -> list[dict]:
+    """The day's visits as phones would send them (drawn in bulk, then shaped item by item)."""
+    count = len(visited)
+    lon = data["lon"][visited].astype(float) + rng.normal(0, 0.00008, count)
+    lat = data["lat"][visited].astype(float) + rng.normal(0, 0.00008, count)
+    accuracy = rng.gamma(2.0, 8.0, count)
+    roll = rng.random(count)
+    mocked = roll < 0.01
+    inaccurate = (roll >= 0.01) & (roll < 0.025)
+    accuracy[inaccurate] = rng.uniform(150, 600, int(inaccurate.sum()))
+    far = (roll >= 0.025) & (roll < 0.035)  # the phone was somewhere else
+    lon[far] += rng.choice([-1, 1], int(far.sum())) * rng.uniform(0.006, 0.02, int(far.sum()))
+    crs_roll = rng.random(count)
+    crs = np.where(crs_roll < 0.6, "gcj02", np.where(crs_roll < 0.7, "bd09", "wgs84"))
+    for name, convert in (("gcj02", wgs84_to_gcj02), ("bd09", wgs84_to_bd09)):
+        mask = crs == name
+        lon[mask], lat[mask] = convert(lon[mask], lat[mask])
+    outcomes = rng.choice(list(OUTCOME_P), size=count, p=list(OUTCOME_P.values()))
+    installed = rng.random(count) < app_rate
+    topic_counts = rng.integers(1, 4, count)
+    topic_picks = rng.integers(0, len(TOPIC_CHOICES), (count, 3))
+    reached = rng.random(count)
+    ids = rng.bytes(16 * count)
+    items = []
+    for k, index in enumerate(visited.tolist()):
+        completed = outcomes[k] == "completed"
+        residents = int(data["residents"][index])
+        items.append({
+            "id": str(uuid.UUID(bytes=ids[16 * k:16 * k + 16], version=4)),
+            "household_id": int(data["id"][index]),
+            "grid_code": str(data["grid"][index]),
+            "visited_at": (start + timedelta(seconds=float(seconds[k]))).isoformat(),
+            "outcome": str(outcomes[k]),
+            "location": {"lon": float(lon[k]), "lat": float(lat[k]), "crs": str(crs[k]),
+                         "accuracy_m": round(float(accuracy[k]), 1), "mocked": bool(mocked[k])},
+            "topics": sorted({TOPIC_CHOICES[t] for t in topic_picks[k, :topic_counts[k]].tolist()})
+            if completed else [],
+            "app_installed": bool(installed[k]) if completed else None,
+            "residents_reached": 1 + int(reached[k] * residents) if completed and residents else None,
+            "vulnerable_reached": (1 if bool(data["vulnerable"][index]) else 0) if completed else None,
+            "notes": None,
+        })
+    return items
