@@ -346,8 +346,9 @@ def test_assignment_to_a_cell_above_covers_the_cells_below(client, db_session):
                   "and a.grid_code in (code, parent_code, left(code, 12) || '-00-00'))",
                   v=worker.village, p=worker.grid[:15] + "-00", m=worker.member_id).scalar()
     outside_household = sql("select min(id) from households where grid_code = :g", g=outside).scalar()
-    flags = sync(client, worker, [item(worker), item(worker, outside_household, grid=outside,
-                                                      point=inside(outside), at=datetime.now(UTC) - timedelta(hours=3))])
+    elsewhere = item(worker, outside_household, grid=outside, point=inside(outside),
+                     at=datetime.now(UTC) - timedelta(hours=3))
+    flags = sync(client, worker, [item(worker), elsewhere])
     assert flags == [[], ["not_assigned"]]
 
 
