@@ -50,6 +50,8 @@ class Region(Scoped, db.Model):
     households: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     vulnerable_households: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     grids: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Tier-3 cells (where households live), the denominator of "cells visited".
+    tier3_grids: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     __table_args__ = (
         CheckConstraint("level in ('city', 'county', 'township', 'village')", name="level"),

@@ -98,24 +98,25 @@ def refresh_rollups() -> None:
     # A region's code is its significant prefix padded with zeros.
     db.session.execute(text("""
         with per_village as (
-            select village_code, count(*) as cells, coalesce(sum(households) filter (where tier = 3), 0) as n,
+            select village_code, count(*) as cells, count(*) filter (where tier = 3) as t3,
+                   coalesce(sum(households) filter (where tier = 3), 0) as n,
                    coalesce(sum(vulnerable_households) filter (where tier = 3), 0) as v
             from grids group by village_code
         ), rolled as (
-            select village_code as code, cells, n, v from per_village
+            select village_code as code, cells, t3, n, v from per_village
             union all
-            select rpad(left(village_code, 9), 12, '0'), sum(cells), sum(n), sum(v) from per_village group by 1
+            select rpad(left(village_code, 9), 12, '0'), sum(cells), sum(t3), sum(n), sum(v) from per_village group by 1
             union all
-            select rpad(left(village_code, 6), 12, '0'), sum(cells), sum(n), sum(v) from per_village group by 1
+            select rpad(left(village_code, 6), 12, '0'), sum(cells), sum(t3), sum(n), sum(v) from per_village group by 1
             union all
-            select rpad(left(village_code, 4), 12, '0'), sum(cells), sum(n), sum(v) from per_village group by 1
+            select rpad(left(village_code, 4), 12, '0'), sum(cells), sum(t3), sum(n), sum(v) from per_village group by 1
         )
-        update regions r set grids = coalesce(x.cells, 0), households = coalesce(x.n, 0),
-                             vulnerable_households = coalesce(x.v, 0)
+        update regions r set grids = coalesce(x.cells, 0), tier3_grids = coalesce(x.t3, 0),
+                             households = coalesce(x.n, 0), vulnerable_households = coalesce(x.v, 0)
         from regions r2 left join rolled x on x.code = r2.code
         where r.code = r2.code
-          and (r.grids, r.households, r.vulnerable_households)
-              is distinct from (coalesce(x.cells, 0), coalesce(x.n, 0), coalesce(x.v, 0))
+          and (r.grids, r.tier3_grids, r.households, r.vulnerable_households)
+              is distinct from (coalesce(x.cells, 0), coalesce(x.t3, 0), coalesce(x.n, 0), coalesce(x.v, 0))
     """))
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from core.coords import wgs84_to_gcj02
 from core.extensions import db
+from outreach.visits.seed import seed_visits
 from outreach.visits.services import LOCAL, store_visits
 from tests.helpers import auth, make_user
 
@@ -172,7 +173,7 @@ def test_filters_combine(client, history):
 @pytest.mark.parametrize("query", [{"flag": "suspicious"}, {"outcome": "maybe"}, {"from": "2026-13-01"},
                                    {"to": "yesterday"}, {"region": "6109"}, {"grid": "abc"}, {"member": "x"},
                                    {"page_size": 1001}])
-def test_invalid_filters_are_422(client, history, query):
+def test_invalid_filters_are_422(client, query):
     response = client.get(f"{API}/visits", query_string=query)
     assert response.status_code == 422, response.get_data(as_text=True)
     assert response.get_json()["code"] == 422
@@ -299,3 +300,12 @@ def test_seed_visits_command(app, db_session):
     assert sql("select sum(visits) from grid_day_counts").scalar() == stats.n
     assert sql("select sum(flagged) from village_day_counts").scalar() == stats.flagged
     assert sql("select count(*) from visits where 'mocked_location' = any(flags)").scalar() > 0
+
+
+def test_seeding_again_with_the_same_seed_and_clock_creates_nothing(db_session):
+    now = datetime.now(UTC).replace(microsecond=0)
+    created = seed_visits(2, seed=11, now=now)
+    assert created > 0 and sql("select count(*) from visits").scalar() == created
+    assert seed_visits(2, seed=11, now=now) == 0  # the same ids and content: every one a duplicate
+    assert sql("select count(*) from visits").scalar() == created
+    assert sql("select count(*) from visit_keys").scalar() == created

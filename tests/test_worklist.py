@@ -271,6 +271,33 @@ def test_visit_by_another_worker_appears(client, phone):
     assert body["removed_households"] == [] and body["cells"] == []
 
 
+def test_added_household_appears(client, phone):
+    lon, lat = sql("select ST_X(c.center), ST_Y(c.center) from grids g, ST_MaximumInscribedCircle(g.boundary) c "
+                   "where g.code = :c", c=phone.grid).one()
+    response = client.post(f"{API}/households", json={"location": {"type": "Point", "coordinates": [lon, lat]},
+                                                      "address": "新户", "residents": 2, "tags": ["elderly"]})
+    assert response.status_code == 201, response.get_data(as_text=True)
+    created = response.get_json()
+    assert created["grid_code"] == phone.grid
+    body = fetch(client, phone, just_before_now(phone))
+    assert [(h["id"], h["address"], h["tags"]) for h in body["households"]] == [(created["id"], "新户", ["elderly"])]
+    assert body["removed_households"] == [] and body["cells"] == []
+
+
+def test_household_found_in_the_field_appears(client, phone):
+    lon, lat = sql("select ST_X(c.center), ST_Y(c.center) from grids g, ST_MaximumInscribedCircle(g.boundary) c "
+                   "where g.code = :c", c=phone.grid).one()
+    item = {"id": str(uuid.uuid4()), "grid_code": phone.grid, "outcome": "completed",
+            "visited_at": (datetime.now(UTC) - timedelta(hours=1)).isoformat(),
+            "location": {"lon": lon, "lat": lat}, "new_household": {"location": {"lon": lon, "lat": lat}}}
+    response = client.post(f"{API}/visits/sync", json={"visits": [item]}, headers=phone.headers)
+    [result] = response.get_json()["results"]
+    assert result["status"] == "created", result
+    body = fetch(client, phone, just_before_now(phone))
+    assert [h["id"] for h in body["households"]] == [result["household_id"]]
+    assert body["households"][0]["last_visit_at"] is not None
+
+
 def test_changes_elsewhere_are_not_sent(client, phone):
     elsewhere = households_of(other_cell(phone))[0]
     assert client.patch(f"{API}/households/{elsewhere}", json={"address": "x"}).status_code == 200

@@ -38,38 +38,42 @@ def group_rows(prefix: str, by: str) -> list[tuple]:
             select code, name, households, vulnerable_households, 1 from grids
             where tier = 3 and village_code like :like order by code
         """), {"like": prefix + "%"}).all()
-    length = GROUP_LENGTH[by]
     return db.session.execute(text("""
-        select r.code, r.name, r.households, r.vulnerable_households, coalesce(c.cells, 0)
-        from regions r
-        left join (select left(village_code, :length) as key, count(*) as cells from grids
-                   where tier = 3 and village_code like :like group by 1) c on c.key = left(r.code, :length)
-        where r.level = :level and r.code like :like
-        order by r.code
-    """), {"like": prefix + "%", "length": length, "level": by}).all()
+        select code, name, households, vulnerable_households, tier3_grids from regions
+        where level = :level and code like :like order by code
+    """), {"like": prefix + "%", "level": by}).all()
 
 
-def visited_recent(prefix: str, by: str, start: date) -> dict[str, tuple[int, int, int]]:
-    """Fast path, for periods reaching the latest visit day: key → (households, vulnerable, cells) visited."""
+def visited_recent(prefix: str, by: str, start: date,
+                   cells: dict[str, tuple[int, int]]) -> dict[str, tuple[int, int, int]]:
+    """Fast path, for periods reaching the latest visit day: key → (households, vulnerable, cells) visited.
+
+    ``cells`` is :func:`cell_states` for the same prefix, grouping and start.
+    """
     params = {"like": prefix + "%", "start": start, "length": GROUP_LENGTH[by]}
     if by == "grid":
-        households = db.session.execute(text("""
+        rows = db.session.execute(text("""
             select grid_code, count(*), count(*) filter (where vulnerable)
             from household_coverage
             where grid_code like :like and last_completed_on >= :start group by 1
         """), params).all()
-        cells = {}
-    else:
-        households = db.session.execute(text("""
-            select left(village_code, :length), sum(households), sum(vulnerable)
-            from last_completed_counts where day >= :start and village_code like :like group by 1
-        """), params).all()
-        cells = dict(db.session.execute(text("""
-            select left(village_code, :length), count(*) from grid_coverage
-            where village_code like :like and last_completed_on >= :start group by 1
-        """), params).all())
-    result = {key: (int(n), int(v), cells.get(key, 1 if by == "grid" else 0)) for key, n, v in households}
-    return result
+        return {key: (int(n), int(v), 1) for key, n, v in rows}
+    households = db.session.execute(text("""
+        select left(village_code, :length), sum(households), sum(vulnerable)
+        from last_completed_counts where day >= :start and village_code like :like group by 1
+    """), params).all()
+    return {key: (int(n), int(v), cells.get(key, (0, 0))[0]) for key, n, v in households}
+
+
+def cell_states(prefix: str, by: str, start: date | None) -> dict[str, tuple[int, int]]:
+    """key → (cells with a completed visit since ``start``, households with the app installed): one scan
+    of the per-cell state."""
+    column = "grid_code" if by == "grid" else f"left(village_code, {GROUP_LENGTH[by]})"
+    rows = db.session.execute(text(f"""
+        select {column}, count(*) filter (where last_completed_on >= :start), sum(app_installed)
+        from grid_coverage where village_code like :like group by 1
+    """), {"like": prefix + "%", "start": start})
+    return {key: (int(cells), int(apps or 0)) for key, cells, apps in rows}
 
 
 def visited_between(prefix: str, by: str, start: date, end: date) -> dict[str, tuple[int, int, int]]:
@@ -100,16 +104,6 @@ def visit_counts(prefix: str, by: str, start: date, end: date) -> dict[str, tupl
             where day between :start and :end and village_code like :like group by 1
         """), params)
     return {key: (int(v), int(f)) for key, v, f in rows}
-
-
-def app_installed(prefix: str, by: str) -> dict[str, int]:
-    """key → households whose latest recorded app status is installed."""
-    column = "grid_code" if by == "grid" else f"left(village_code, {GROUP_LENGTH[by]})"
-    rows = db.session.execute(text(f"""
-        select {column}, sum(app_installed) from grid_coverage
-        where village_code like :like and app_installed > 0 group by 1
-    """), {"like": prefix + "%"})
-    return {key: int(n) for key, n in rows}
 
 
 def geometries(codes: list[str], by: str) -> dict[str, dict]:

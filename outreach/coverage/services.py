@@ -56,12 +56,13 @@ def coverage_rows(region_code: str, by: str | None, start: date | None, end: dat
     start, end = default_period(start, end)
     prefix = code_prefix(region.code)
     latest = queries.latest_completed_day()
+    cells = queries.cell_states(prefix, by, start)
     if latest is None or end >= latest:
-        visited = queries.visited_recent(prefix, by, start)
+        visited = queries.visited_recent(prefix, by, start, cells)
     else:
         visited = queries.visited_between(prefix, by, start, end)
     counts = queries.visit_counts(prefix, by, start, end)
-    installed = queries.app_installed(prefix, by)
+    installed = {key: apps for key, (_, apps) in cells.items()}
     length = queries.GROUP_LENGTH[by]
     rows = []
     for code, name, households, vulnerable, cells in queries.group_rows(prefix, by):

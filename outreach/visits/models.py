@@ -95,10 +95,12 @@ class HouseholdCoverage(db.Model):
     """Per household: the latest visit, the latest completed day and the app status."""
 
     __tablename__ = "household_coverage"
+    __table_args__ = (Index("ix_household_coverage_grid_code", "grid_code",
+                            postgresql_ops={"grid_code": "varchar_pattern_ops"}),)
 
     county_code: Mapped[str] = mapped_column(String(6), primary_key=True)
     household_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    grid_code: Mapped[str] = mapped_column(String(18), index=True)
+    grid_code: Mapped[str] = mapped_column(String(18))
     vulnerable: Mapped[bool] = mapped_column(Boolean)
     last_visit_at: Mapped[datetime | None] = mapped_column(TIMESTAMP(timezone=True))
     last_completed_on: Mapped[date | None] = mapped_column(Date)

@@ -348,7 +348,11 @@ def visit_by_id(visit_id) -> Visit | None:
 
 
 def watermark() -> datetime:
-    """A time before which every committed change is visible: the oldest open transaction's start."""
+    """A time before which every committed change is visible: the oldest open transaction's start.
+
+    Changes are then fetched with ``>=`` it: one stamped exactly at the watermark by a
+    transaction still open now comes again next time rather than never.
+    """
     return db.session.execute(text("""
         select least(now(), coalesce(min(xact_start), now())) from pg_stat_activity
         where datname = current_database() and xact_start is not null
@@ -359,7 +363,7 @@ def worklist_cells(member_id: int, since: datetime | None) -> tuple[list[tuple],
     """(code, tier, name, role, GeoJSON, added since) of current cells; codes of cells dropped since."""
     current = db.session.execute(text("""
         select g.code, g.tier, g.name, min(a.role), ST_AsGeoJSON(g.boundary, 7)::json,
-               bool_or(cast(:since as timestamptz) is null or a.valid_from > :since)
+               bool_or(cast(:since as timestamptz) is null or a.valid_from >= :since)
         from assignments a join grids g on g.code = a.grid_code
         where a.member_id = :member and a.valid_to is null
         group by g.code, g.tier, g.name, g.boundary order by g.code
@@ -368,7 +372,7 @@ def worklist_cells(member_id: int, since: datetime | None) -> tuple[list[tuple],
     if since is not None:
         removed = [row[0] for row in db.session.execute(text("""
             select distinct grid_code from assignments
-            where member_id = :member and valid_to > :since
+            where member_id = :member and valid_to >= :since
               and grid_code not in (select grid_code from assignments where member_id = :member and valid_to is null)
         """), {"member": member_id, "since": since})]
     return current, removed
@@ -385,6 +389,6 @@ def worklist_households(prefixes: list[str], since: datetime | None) -> list[tup
         left join household_coverage c on c.county_code = h.county_code and c.household_id = h.id
         where h.grid_code like any(cast(:likes as text[]))
           and (cast(:since as timestamptz) is null and h.removed_at is null
-               or h.updated_at > :since or h.removed_at > :since or c.changed_at > :since)
+               or h.updated_at >= :since or h.removed_at >= :since or c.changed_at >= :since)
         order by h.grid_code, h.id
     """), {"likes": [p + "%" for p in prefixes], "since": since}).all()

@@ -219,7 +219,11 @@ def store_visits(items: list[Any], workers: list[tuple[int, str, str]], prefix: 
         if results[index] is None:
             first = first_of_id[str(raw["id"]).lower()]
             decided = results[first]
-            same = content_hash(raw) == content_hash(items[first]) and decided["status"] in ("created", "duplicate")
+            same = content_hash(raw) == content_hash(items[first])
+            if same and decided["status"] == "rejected":
+                results[index] = dict(decided)  # the same bad visit again: the same answer
+                continue
+            same = same and decided["status"] in ("created", "duplicate")
             results[index] = _result(raw.get("id"), "duplicate" if same else "conflict",
                                      decided["flags"] if same else [], household_id=decided["household_id"])
     return results
