@@ -31,6 +31,7 @@ migrate: $(BIN)/.installed db
 
 seed: migrate
 	$(BIN)/flask seed ankang --if-empty
+	$(BIN)/flask seed certification --if-empty
 
 run: translations seed
 	@echo "Serving the API on http://$(HOST):$(PORT)/api/v1 — docs at http://$(HOST):$(PORT)/api/v1/docs"

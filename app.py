@@ -65,13 +65,18 @@ def _register_blueprints(api: GridsApi) -> None:
     from grids.members.resources import blp as members_blp
     from grids.resources import blp as grids_blp
     from grids.resources import regions_blp
+    from outreach.cases.resources import blp as cases_blp
+    from outreach.cases.resources import region_cases_blp
+    from outreach.certification.resources import blp as certifications_blp
+    from outreach.certification.resources import criteria_blp, fraud_free_blp, village_certification_blp
     from outreach.coverage.resources import blp as coverage_blp
     from outreach.visits.resources import blp as visits_blp
     from outreach.visits.resources import worklist_blp
 
     for blueprint in (auth_blp, me_blp, users_blp, audit_blp, regions_blp, grids_blp, grid_assignments_blp,
                       members_blp, member_assignments_blp, households_blp, assignments_blp, plans_blp,
-                      worklist_blp, visits_blp, coverage_blp):
+                      worklist_blp, visits_blp, coverage_blp, fraud_free_blp, cases_blp, region_cases_blp,
+                      criteria_blp, village_certification_blp, certifications_blp):
         api.register_blueprint(blueprint, url_prefix="/api/v1" + blueprint.url_prefix)
 
 
@@ -109,4 +114,7 @@ def _register_cli(app: Flask) -> None:
     from outreach.visits.cli import visits_cli
 
     register_visit_seed(seed_cli)
+    from outreach.certification.cli import register as register_certification_seed
+
+    register_certification_seed(seed_cli)
     app.cli.add_command(visits_cli)

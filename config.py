@@ -68,6 +68,7 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "GRIDS_LOW_ACCURACY_M": float(env.get("GRIDS_LOW_ACCURACY_M", "100")),
         # Coverage below the first share is red, below the second amber, else green.
         "GRIDS_COVERAGE_BANDS": tuple(float(x) for x in env.get("GRIDS_COVERAGE_BANDS", "0.6,0.9").split(",")),
+        "GRIDS_CERTIFICATION_VALID_DAYS": int(env.get("GRIDS_CERTIFICATION_VALID_DAYS", "365")),
         "JSON_SORT_KEYS": False,
         # flask-smorest / OpenAPI
         "API_TITLE": "Grid outreach API",

@@ -92,8 +92,8 @@ def local_moment(days_back: int, seconds: int, unique: int) -> datetime:
 
 NEAR_MIDNIGHT = [0, 1, 30, 59, 86340, 86370, 86398, 86399]
 visit_strategy = st.tuples(
-    st.integers(0, POOL_SIZE - 1),                                              # household
-    st.integers(-1, 39),                                                        # local days back (-1: tomorrow)
+    st.one_of(st.integers(0, 2), st.integers(0, POOL_SIZE - 1)),               # household (often the same few)
+    st.one_of(st.integers(0, 6), st.integers(-1, 39)),                         # local days back (-1: tomorrow)
     st.one_of(st.integers(0, 86399), st.sampled_from(NEAR_MIDNIGHT)),           # seconds into the local day
     st.sampled_from(["completed", "completed", "completed", "nobody_home", "refused"]),
     st.sampled_from([None, None, True, False]),                                 # app_installed
@@ -112,7 +112,7 @@ found_strategy = st.tuples(
 
 @st.composite
 def histories(draw):
-    visits = draw(st.lists(visit_strategy, min_size=1, max_size=30))
+    visits = draw(st.lists(visit_strategy, min_size=4, max_size=30))
     return {
         "visits": visits,
         "found": draw(st.lists(found_strategy, max_size=2)),

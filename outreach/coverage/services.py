@@ -1,26 +1,21 @@
 """Coverage reports: rows per child region or cell, bands, time series."""
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from flask import current_app
 
+from core.clock import today
 from core.errors import Invalid
 from grids import services as territory
 from grids.models import code_prefix
 from outreach.coverage import queries
-from outreach.visits.services import LOCAL
 
 LEVEL_ORDER = ["city", "county", "township", "village", "grid"]
 NEXT_LEVEL = {"city": "county", "county": "township", "township": "village", "village": "grid"}
 SORT_KEYS = ("coverage", "-coverage", "code", "-code", "households", "-households", "visits", "-visits",
              "vulnerable_coverage", "-vulnerable_coverage", "flagged_visits", "-flagged_visits")
-
-
-def today() -> date:
-    """Today in Asia/Shanghai."""
-    return datetime.now(LOCAL).date()
 
 
 def default_period(start: date | None, end: date | None, days: int = 30) -> tuple[date, date]:
@@ -113,3 +108,21 @@ def timeseries(region_code: str, interval: str, start: date | None, end: date | 
         day = bucket_end + timedelta(days=1)
     return {"region": region.code, "interval": interval, "from": start, "to": end, "households": region.households,
             "series": buckets}
+
+
+def village_figures(village_code: str, start: date, end: date) -> dict[str, int]:
+    """One village's coverage figures for a local period (for certification criteria)."""
+    rows = queries.group_rows(village_code, "village")
+    if not rows:
+        return {"households": 0, "households_visited": 0, "vulnerable": 0, "vulnerable_visited": 0,
+                "app_installed": 0}
+    _, _, households, vulnerable, _ = rows[0]
+    latest = queries.latest_completed_day()
+    cells = queries.cell_states(village_code, "village", start)
+    if latest is None or end >= latest:
+        visited = queries.visited_recent(village_code, "village", start, cells)
+    else:
+        visited = queries.visited_between(village_code, "village", start, end)
+    households_visited, vulnerable_visited, _ = visited.get(village_code, (0, 0, 0))
+    return {"households": households, "households_visited": households_visited, "vulnerable": vulnerable,
+            "vulnerable_visited": vulnerable_visited, "app_installed": cells.get(village_code, (0, 0))[1]}

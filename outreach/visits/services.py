@@ -13,12 +13,12 @@ import json
 import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from pydantic import ValidationError
 
+from core.clock import LOCAL
 from core.coords import to_wgs84_mixed
 from core.errors import DomainError, Forbidden, Invalid, NotFound
 from core.extensions import db
@@ -30,7 +30,6 @@ from outreach.visits import queries
 from outreach.visits.schemas import MAX_BATCH
 from outreach.visits.validation import field_errors, parse_visit
 
-LOCAL = ZoneInfo("Asia/Shanghai")
 EARTH_RADIUS_M = 6_371_008.8
 
 

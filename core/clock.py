@@ -1,0 +1,12 @@
+"""Local time of the deployment: reporting days are Asia/Shanghai dates."""
+from __future__ import annotations
+
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+LOCAL = ZoneInfo("Asia/Shanghai")
+
+
+def today() -> date:
+    """Today's local date."""
+    return datetime.now(LOCAL).date()

@@ -1,0 +1,42 @@
+"""Fraud cases (电诈案件) recorded by the police; they decide the zero-case criterion."""
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from geoalchemy2 import Geometry
+from sqlalchemy import BigInteger, CheckConstraint, Date, Identity, Index, Numeric, String, func
+from sqlalchemy.dialects.postgresql import TIMESTAMP
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.extensions import db
+from core.scope import Scoped
+
+CASE_TYPES = ("investment", "order_brushing", "impersonating_police", "impersonating_customer_service", "romance",
+              "loan", "gaming", "other")
+
+
+class Case(Scoped, db.Model):
+    """A reported fraud case, located in a village."""
+
+    __tablename__ = "cases"
+
+    county_code: Mapped[str] = mapped_column(String(6), primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    village_code: Mapped[str] = mapped_column(String(12))
+    occurred_on: Mapped[date] = mapped_column(Date)
+    type: Mapped[str] = mapped_column(String(40))
+    loss_yuan: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    location = mapped_column(Geometry("POINT", srid=4326, spatial_index=False), nullable=True)
+    external_ref: Mapped[str | None] = mapped_column(String(64))
+    reported_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True), server_default=func.now())
+
+    __table_args__ = (
+        CheckConstraint("loss_yuan >= 0", name="loss"),
+        CheckConstraint("type in ('investment', 'order_brushing', 'impersonating_police', "
+                        "'impersonating_customer_service', 'romance', 'loan', 'gaming', 'other')", name="type"),
+        Index("ix_cases_village_code_occurred_on", "village_code", "occurred_on",
+              postgresql_ops={"village_code": "varchar_pattern_ops"}),
+        Index("ix_cases_id", "id"),
+    )

@@ -1,0 +1,50 @@
+"""HTTP endpoints of fraud cases."""
+from __future__ import annotations
+
+from flask.views import MethodView
+from flask_jwt_extended import current_user
+from flask_smorest import Blueprint
+
+from core.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, paginate_select
+from grids import services as territory
+from grids.accounts.roles import ADMINS, roles_allowed
+from outreach.cases import queries, services
+from outreach.cases.schemas import CaseQueryArgs, CaseSchema, CaseSummarySchema, PeriodArgs
+
+blp = Blueprint("cases", __name__, url_prefix="/cases", description="Fraud cases")
+region_cases_blp = Blueprint("region_cases", __name__, url_prefix="/regions", description="Cases by region")
+READERS = (*ADMINS, "police", "reviewer")
+
+
+@blp.route("")
+class Cases(MethodView):
+    """Fraud cases in the caller's scope."""
+
+    @roles_allowed(*READERS)
+    @blp.arguments(CaseQueryArgs, location="query")
+    @blp.response(200, CaseSchema(many=True))
+    @blp.paginate(page_size=DEFAULT_PAGE_SIZE, max_page_size=MAX_PAGE_SIZE)
+    def get(self, args, pagination_parameters):
+        """List cases by region, period and type."""
+        statement = queries.cases_select(territory.region_code_prefix(args.get("region")), args.get("from_"),
+                                         args.get("to"), args.get("type"))
+        return paginate_select(statement, pagination_parameters)
+
+    @roles_allowed("police")
+    @blp.arguments(CaseSchema)
+    @blp.response(201, CaseSchema)
+    def post(self, data):
+        """Record a case (the village comes from the location); suspends a certified village."""
+        return services.create_case(data, current_user.username)
+
+
+@region_cases_blp.route("/<string:code>/cases/summary")
+class RegionCaseSummary(MethodView):
+    """Cases of a region."""
+
+    @roles_allowed(*READERS)
+    @region_cases_blp.arguments(PeriodArgs, location="query")
+    @region_cases_blp.response(200, CaseSummarySchema)
+    def get(self, args, code):
+        """Counts, losses and the child regions with zero cases in a period (default: the last 12 months)."""
+        return services.summary(code, args.get("from_"), args.get("to"))

@@ -1,0 +1,75 @@
+"""Case rules: the village is derived from the point; a case suspends a certified village at once."""
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from core.clock import today
+from core.errors import Invalid
+from core.extensions import db
+from core.geometry import to_db
+from core.scope import in_scope
+from grids import services as territory
+from grids.accounts import audit
+from grids.models import code_prefix
+from outreach.cases import queries
+from outreach.cases.models import Case
+from outreach.certification import services as certification
+from outreach.coverage.services import NEXT_LEVEL
+
+
+def create_case(data: dict[str, Any], actor: str | None) -> Case:
+    """Record a case in the village containing its location (or the one named)."""
+    point = data.get("location")
+    if point is not None:
+        village_code = queries.village_of_point(point.x, point.y)
+        if village_code is None:
+            raise Invalid(errors={"json": {"location": ["The point is outside every village."]}})
+        if data.get("village_code") and data["village_code"] != village_code:
+            raise Invalid(errors={"json": {"village_code": [f"The location is in village {village_code}."]}})
+    else:
+        village_code = data["village_code"]
+    region = territory.get_region(village_code) if in_scope(db.session, village_code) else None
+    if region is None or region.level != "village":
+        raise Invalid(errors={"json": {"village_code": ["Unknown village, or outside your scope."]}})
+    if data["occurred_on"] > today() + timedelta(days=1):
+        raise Invalid(errors={"json": {"occurred_on": ["In the future."]}})
+    case = Case(county_code=village_code[:6], village_code=village_code, occurred_on=data["occurred_on"],
+                type=data["type"], loss_yuan=Decimal(str(data["loss_yuan"])).quantize(Decimal("0.01")),
+                location=to_db(point),
+                external_ref=data.get("external_ref"), reported_by=actor)
+    db.session.add(case)
+    db.session.flush()
+    audit.record("case.create", "case", case.id, village_code, {"type": case.type, "loss_yuan": str(case.loss_yuan)})
+    # In the same transaction: a case ends a village's fraud-free status.
+    suspended = certification.suspend_for_case(village_code, case.id)
+    case.suspended_certification_id = suspended
+    db.session.commit()
+    return case
+
+
+def summary(region_code: str, start: date | None, end: date | None) -> dict[str, Any]:
+    """Cases, losses and zero-case villages of a region's children in a period (default: 12 months)."""
+    region = territory.get_region(region_code)
+    end = end or today()
+    start = start or end - timedelta(days=364)
+    if start > end:
+        raise Invalid(errors={"query": {"from": ["Must not be after 'to'."]}})
+    prefix = code_prefix(region.code)
+    child_level = NEXT_LEVEL.get(region.level)
+    children = []
+    if child_level and child_level != "grid":
+        length = {"county": 6, "township": 9, "village": 12}[child_level]
+        for code, name, cases, loss, villages, zero in queries.summary(prefix, length, child_level, start, end):
+            children.append({"code": code, "name": name, "cases": int(cases), "loss_yuan": float(loss),
+                             "zero_cases": int(cases) == 0, "villages": int(villages),
+                             "villages_with_zero_cases": int(zero)})
+    own = queries.summary(prefix, 12, "village", start, end)
+    return {
+        "code": region.code, "from": start, "to": end,
+        "cases": sum(int(r[2]) for r in own), "loss_yuan": float(sum(r[3] for r in own)),
+        "by_type": queries.cases_by_type(prefix, start, end),
+        "villages": len(own), "villages_with_zero_cases": sum(1 for r in own if int(r[2]) == 0),
+        "children": children,
+    }

@@ -1,0 +1,225 @@
+"""Fraud-free certification: criteria versions, evaluation, the two-level review, suspension, expiry."""
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select, text
+
+from core.clock import today
+from core.errors import Conflict, Forbidden, Invalid, NotFound
+from core.extensions import db
+from core.scope import UNSCOPED
+from grids import services as territory
+from grids.accounts import audit
+from grids.models import code_prefix
+from outreach.cases import queries as case_queries
+from outreach.certification.models import (
+    OPEN_STATUSES,
+    Certification,
+    CertificationCriteria,
+    CertificationDecision,
+    display_status,
+)
+from outreach.coverage.services import village_figures
+
+LEVEL_OF_SCOPE = {9: "township", 6: "county"}
+
+
+def current_criteria() -> CertificationCriteria:
+    """The latest criteria version."""
+    criteria = db.session.scalar(select(CertificationCriteria).order_by(CertificationCriteria.version.desc()))
+    if criteria is None:
+        raise NotFound(_l("No certification criteria are defined."))
+    return criteria
+
+
+def set_criteria(data: dict[str, Any], actor: str | None) -> CertificationCriteria:
+    """Add a criteria version (earlier decisions keep theirs)."""
+    criteria = CertificationCriteria(**data, created_by=actor)
+    db.session.add(criteria)
+    db.session.flush()
+    audit.record("certification.criteria", "criteria", criteria.version, current_app.config["GRIDS_CITY_CODE"], data)
+    db.session.commit()
+    return criteria
+
+
+def _months_ago(day: date, months: int) -> date:
+    year, month = divmod(day.year * 12 + day.month - 1 - months, 12)
+    return day.replace(year=year, month=month + 1, day=min(day.day, 28))
+
+
+def evaluate(village_code: str) -> dict[str, Any]:
+    """Every criterion's value, threshold and pass/fail for a village, now."""
+    region = territory.get_region(village_code)
+    if region.level != "village":
+        raise NotFound(_l("Village %(code)s was not found.", code=village_code))
+    criteria = current_criteria()
+    end = today()
+    figures = village_figures(region.code, end - timedelta(days=criteria.window_days - 1), end)
+    cases = case_queries.cases_in_village_since(region.code, _months_ago(end, criteria.zero_case_months))
+
+    def share(part: int, whole: int) -> float:
+        return round(part / whole, 4) if whole else 1.0
+
+    checks = [
+        ("zero_cases", cases, 0, cases == 0),
+        ("coverage", share(figures["households_visited"], figures["households"]), criteria.min_coverage, None),
+        ("vulnerable_coverage", share(figures["vulnerable_visited"], figures["vulnerable"]),
+         criteria.min_vulnerable_coverage, None),
+        ("app_install_rate", share(figures["app_installed"], figures["households"]), criteria.min_app_install_rate,
+         None),
+    ]
+    rows = [{"name": name, "value": value, "threshold": threshold,
+             "passed": passed if passed is not None else value >= threshold}
+            for name, value, threshold, passed in checks]
+    return {"village_code": region.code, "eligible": all(r["passed"] for r in rows),
+            "criteria_version": criteria.version, "window_days": criteria.window_days,
+            "zero_case_months": criteria.zero_case_months, "criteria": rows,
+            "current": latest_certification(region.code)}
+
+
+def latest_certification(village_code: str) -> Certification | None:
+    """The village's latest application or certification (rejected ones included)."""
+    return db.session.scalar(select(Certification).where(Certification.village_code == village_code)
+                             .order_by(Certification.applied_at.desc(), Certification.id.desc()))
+
+
+def get_certification(certification_id: int) -> Certification:
+    """A certification in scope, or 404."""
+    certification = db.session.get(Certification, certification_id)
+    if certification is None:
+        raise NotFound(_l("Certification %(id)s was not found.", id=certification_id))
+    return certification
+
+
+def apply(village_code: str, actor: str | None) -> Certification:
+    """A village applies; 409 with the failing criteria when it is not eligible."""
+    evaluation = evaluate(village_code)
+    current = evaluation["current"]
+    if current is not None and current.status in OPEN_STATUSES:
+        raise Conflict(_l("The village already has an open application."), rule="open_application")
+    if current is not None and display_status(current) == "certified":
+        raise Conflict(_l("The village is already certified."), rule="already_certified")
+    if not evaluation["eligible"]:
+        raise Conflict(_l("The village does not meet the criteria."), rule="not_eligible",
+                       criteria=[c for c in evaluation["criteria"] if not c["passed"]])
+    certification = Certification(village_code=evaluation["village_code"], status="submitted",
+                                  criteria_version=evaluation["criteria_version"], applied_by=actor,
+                                  evaluation={"criteria": evaluation["criteria"], "on": today().isoformat()})
+    db.session.add(certification)
+    db.session.flush()
+    audit.record("certification.apply", "certification", certification.id, certification.village_code,
+                 {"criteria_version": certification.criteria_version})
+    db.session.commit()
+    return certification
+
+
+def decide(certification_id: int, decision: str, comment: str | None, user) -> Certification:
+    """A township reviewer decides first, then a county reviewer; each once."""
+    certification = get_certification(certification_id)
+    db.session.refresh(certification, with_for_update=True)
+    level = LEVEL_OF_SCOPE.get(len(code_prefix(user.scope)))
+    if level is None:
+        raise Forbidden(_l("Only township and county reviewers decide."))
+    if certification.status == "submitted":
+        if level != "township":
+            raise Conflict(_l("The township reviewer decides first."), rule="township_first")
+        certification.status = "township_approved" if decision == "approve" else "rejected"
+    elif certification.status == "township_approved":
+        if level != "county":
+            raise Conflict(_l("The township has already decided; the county decides next."), rule="already_decided")
+        if decision == "approve":
+            certification.status = "certified"
+            certification.certified_on = today()
+            certification.valid_until = today() + timedelta(days=current_app.config["GRIDS_CERTIFICATION_VALID_DAYS"])
+        else:
+            certification.status = "rejected"
+    else:
+        raise Conflict(_l("This application is closed (%(status)s).", status=display_status(certification)),
+                       rule="closed")
+    db.session.add(CertificationDecision(certification_id=certification.id, level=level, decision=decision,
+                                         comment=comment, decided_by=user.username))
+    audit.record("certification.decision", "certification", certification.id, certification.village_code,
+                 {"level": level, "decision": decision, "status": certification.status}, comment=comment)
+    db.session.commit()
+    return certification
+
+
+def decisions_of(certification_id: int) -> list[CertificationDecision]:
+    """The decisions on an application, in order."""
+    return list(db.session.scalars(select(CertificationDecision).where(
+        CertificationDecision.certification_id == certification_id).order_by(CertificationDecision.id)))
+
+
+def suspend_for_case(village_code: str, case_id: int) -> int | None:
+    """Suspend the village's valid certification because of a new case (caller commits)."""
+    certification = db.session.scalar(select(Certification).where(
+        Certification.village_code == village_code, Certification.status == "certified",
+        Certification.valid_until >= today()).with_for_update().execution_options(**UNSCOPED))
+    if certification is None:
+        return None
+    certification.status = "suspended"
+    certification.suspended_at = func.now()
+    certification.suspended_by_case = case_id
+    audit.record("certification.suspend", "certification", certification.id, village_code, {"case_id": case_id})
+    return certification.id
+
+
+def certifications_select(prefix: str | None, status: str | None):
+    """Certifications by region and (displayed) status, newest first."""
+    statement = select(Certification).order_by(Certification.applied_at.desc(), Certification.id.desc())
+    if prefix:
+        statement = statement.where(Certification.village_code.startswith(prefix, autoescape=True))
+    if status == "expired":
+        statement = statement.where(Certification.status == "certified", Certification.valid_until < today())
+    elif status == "certified":
+        statement = statement.where(Certification.status == "certified", Certification.valid_until >= today())
+    elif status:
+        statement = statement.where(Certification.status == status)
+    return statement
+
+
+def fraud_free_share(region_code: str) -> dict[str, Any]:
+    """The share of villages certified (valid, not suspended) per child region, and in all."""
+    region = territory.get_region(region_code)
+    prefix = code_prefix(region.code)
+    length = {"city": 6, "county": 9, "township": 12, "village": 12}[region.level]
+    level = {"city": "county", "county": "township", "township": "village", "village": "village"}[region.level]
+    rows = db.session.execute(text("""
+        with villages as (
+            select r.code, exists (select 1 from certifications c where c.village_code = r.code
+                                   and c.status = 'certified' and c.valid_until >= :today) as certified
+            from regions r where r.level = 'village' and r.code like :like
+        )
+        select p.code, p.name, count(v.code), count(v.code) filter (where v.certified)
+        from regions p left join villages v on left(v.code, :length) = left(p.code, :length)
+        where p.level = :level and p.code like :like
+        group by p.code, p.name order by p.code
+    """), {"like": prefix + "%", "length": length, "level": level, "today": today()}).all()
+    children = [{"code": code, "name": name, "villages": int(total), "certified": int(certified),
+                 "share": round(certified / total, 4) if total else None} for code, name, total, certified in rows]
+    total = sum(c["villages"] for c in children)
+    certified = sum(c["certified"] for c in children)
+    return {"code": region.code, "villages": total, "certified": certified,
+            "share": round(certified / total, 4) if total else None, "children": children}
+
+
+def import_certified(village_code: str, certified_on: date, actor: str = "seed") -> Certification:
+    """Record a certification granted before this system (the seeder's ledger import)."""
+    certification = Certification(
+        village_code=village_code, status="certified", criteria_version=current_criteria().version,
+        evaluation={"imported": True}, applied_by=actor, certified_on=certified_on,
+        valid_until=certified_on + timedelta(days=current_app.config["GRIDS_CERTIFICATION_VALID_DAYS"]),
+        note="imported from the pre-system ledger")
+    db.session.add(certification)
+    return certification
+
+
+def check_criteria_values(data: dict[str, Any]) -> None:
+    """Shares must be within 0..1."""
+    for name in ("min_coverage", "min_vulnerable_coverage", "min_app_install_rate"):
+        if not 0 <= data[name] <= 1:
+            raise Invalid(errors={"json": {name: ["Must be between 0 and 1."]}})
