@@ -9,6 +9,7 @@ from sqlalchemy import select, text
 from core.extensions import db
 from grids.accounts.models import User
 from grids.accounts.services import create_user, tokens_for
+from outreach.certification.services import import_certified
 from outreach.visits.services import store_visits
 
 PASSWORD = "correct-horse-battery"
@@ -69,3 +70,10 @@ def visit_in(village: str) -> str:
     [result] = store_visits([item], [(member, county, "helper")], None)
     assert result["status"] == "created", result
     return visit_id
+
+
+def certification_in(village: str) -> int:
+    """The id of a (pre-system, imported) certification of ``village``."""
+    certification = import_certified(village, datetime.now(UTC).date())
+    db.session.flush()
+    return certification.id

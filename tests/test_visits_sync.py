@@ -244,15 +244,11 @@ def test_repeated_id_without_hyphens_inside_one_batch(client, phone):
     assert [r["status"] for r in response.get_json()["results"]] == ["created", "duplicate"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "services.store_visits answers 'conflict' for an id repeated in a batch with identical content when its "
-    "first occurrence was rejected (same = ... and decided['status'] in ('created', 'duplicate')); the "
-    "content is the same, so it is not a conflict: it should be rejected like the first"))
 def test_repeated_rejected_item_inside_one_batch_is_not_a_conflict(client, phone):
     visit = item(phone, other_village_household(phone.village))
-    results = sync(client, phone, [visit, copy.deepcopy(visit)])
-    assert results[0]["status"] == "rejected"
-    assert results[1]["status"] == "rejected"
+    results = sync(client, phone, [visit, copy.deepcopy(visit), dict(visit, notes="other")])
+    assert [r["status"] for r in results] == ["rejected", "rejected", "conflict"]
+    assert results[1]["errors"] == results[0]["errors"] and "household_id" in results[1]["errors"]
 
 
 # --- rejected ---

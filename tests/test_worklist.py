@@ -2,10 +2,11 @@
 
 Inside the rolled-back test transaction now() is constant: everything a test changes is stamped
 with the transaction's start, which is also what the watermark behind ``next`` answers (the test
-transaction is the oldest open one).  So the delta tests use a token crafted with
+transaction is the oldest open one).  So most delta tests use a token crafted with
 ``encode_token(<the transaction's now() minus 1 µs>, member)``: "the moment just before the
-change".  What happens with the real ``next`` token in that situation is tested on its own (and is
-an application bug, see test_change_by_the_transaction_at_the_watermark_is_not_lost).
+change".  test_change_by_the_transaction_at_the_watermark_is_not_lost uses the real ``next`` token
+in exactly that situation (a change stamped at the watermark by a transaction still open during
+the download must still come next time).
 """
 from __future__ import annotations
 
@@ -338,12 +339,6 @@ def _visit(client, phone):
     return lambda body: household in {h["id"] for h in body["households"]}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "outreach/visits/queries.py: watermark() answers min(xact_start) of the open transactions, and the oldest "
-    "open transaction stamps its changes with exactly that time (now() = xact_start), but worklist_cells and "
-    "worklist_households select changes with a strict '> :since' (valid_from, valid_to, updated_at, "
-    "removed_at, changed_at); a change made by the transaction that started at the watermark and committed "
-    "after the download is never sent (needs '>=' or a watermark just before min(xact_start))"))
 @pytest.mark.parametrize("change", [_patch, _remove, _assign, _visit])
 def test_change_by_the_transaction_at_the_watermark_is_not_lost(client, phone, change):
     """The test transaction is the oldest open one: the download's ``next`` is its start, like a
