@@ -8,6 +8,7 @@ from flask import Flask, has_request_context, request, send_from_directory
 from sqlalchemy import text
 
 from config import load_config
+from core.converters import Id32Converter, Id64Converter
 from core.errors import GridsApi, error_response, register_error_handlers
 from core.extensions import babel, db, limiter, migrate
 from core.scope import install_scope_filter
@@ -35,6 +36,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.json.ensure_ascii = False  # Chinese names stay readable in responses
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
+    app.url_map.converters.update(id32=Id32Converter, id64=Id64Converter)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(app.root_path + "/migrations"), compare_type=True)
     babel.init_app(app, locale_selector=_select_locale,

@@ -13,7 +13,7 @@ from typing import Any
 from flask import current_app, jsonify
 from flask_babel import lazy_gettext as _l
 from flask_smorest import Api
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from core.extensions import db
@@ -127,6 +127,13 @@ def register_error_handlers(app) -> None:
         db.session.rollback()
         log.warning("integrity error: %s", getattr(getattr(error.orig, "diag", None), "message_primary", None))
         return error_response(409)
+
+    @app.errorhandler(DataError)
+    def _data_error(error: DataError):
+        # A value the column cannot hold (out of range, malformed): the input's fault.
+        db.session.rollback()
+        log.info("data error: %s", getattr(getattr(error.orig, "diag", None), "message_primary", None))
+        return error_response(422, _l("A value is out of range or malformed."))
 
     @app.errorhandler(OperationalError)
     def _database_unavailable(error: OperationalError):

@@ -88,7 +88,7 @@ def _user_of(role: str, village: str) -> str:
 
 # Bodies valid enough to reach the object lookup, for endpoints with URL parameters
 # whose body has required fields (otherwise 422 would answer before scope is checked).
-BODIES = {"/api/v1/certifications/<int:certification_id>/decisions": {"decision": "approve"}}
+BODIES = {"/api/v1/certifications/<id32:certification_id>/decisions": {"decision": "approve"}}
 
 
 def _call(client, method, url, headers=None, rule=None):

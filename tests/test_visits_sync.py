@@ -232,10 +232,6 @@ def test_repeated_id_inside_one_batch(client, phone):
     assert stored(visit["id"]).notes is None
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "services.store_visits looks a repeated id up with first_of_id[str(raw['id']).lower()] (services.py, the "
-    "loop after db.session.commit()) while first_of_id is keyed by the canonical str(uuid); an id sent in "
-    "another accepted spelling (no hyphens, braces, urn:uuid:) raises KeyError -> 500 (propagated under TESTING)"))
 def test_repeated_id_without_hyphens_inside_one_batch(client, phone):
     visit = item(phone)
     visit["id"] = uuid.UUID(visit["id"]).hex
@@ -382,10 +378,6 @@ def test_visit_just_inside_the_window_is_created(client, phone):
     assert "future_time" in results[1]["flags"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "services.store_visits checks the 30-day window (step 1) before looking for stored keys (step 2), so the "
-    "retry of a visit that was stored while inside the window, resent after it aged past 30 days (a phone "
-    "whose earlier response was lost), answers 'rejected' instead of 'duplicate' although it is stored"))
 def test_retry_of_a_stored_visit_that_has_aged_past_the_window_is_duplicate(client, phone):
     now = datetime.now(UTC)
     visit = item(phone, at=now - timedelta(days=31))

@@ -34,7 +34,7 @@ class Assignments(MethodView):
         return services.create_assignment(data, current_user.username)
 
 
-@blp.route("/<int:assignment_id>")
+@blp.route("/<id64:assignment_id>")
 class AssignmentById(MethodView):
     """One assignment."""
 
@@ -60,7 +60,7 @@ class GridAssignments(MethodView):
                                pagination_parameters)
 
 
-@member_assignments_blp.route("/<int:member_id>/assignments")
+@member_assignments_blp.route("/<id32:member_id>/assignments")
 class MemberAssignments(MethodView):
     """The assignments of a member."""
 
@@ -87,7 +87,7 @@ class Plans(MethodView):
         return services.create_plan(data["region"], data["keep_existing"], current_user.username)
 
 
-@plans_blp.route("/<int:plan_id>")
+@plans_blp.route("/<id32:plan_id>")
 class PlanById(MethodView):
     """One plan."""
 
@@ -98,7 +98,7 @@ class PlanById(MethodView):
         return services.get_plan(plan_id)
 
 
-@plans_blp.route("/<int:plan_id>/apply")
+@plans_blp.route("/<id32:plan_id>/apply")
 class PlanApply(MethodView):
     """Apply a plan."""
 

@@ -53,7 +53,7 @@ class Households(MethodView):
         return services.create_household(data)
 
 
-@blp.route("/<int:household_id>")
+@blp.route("/<id64:household_id>")
 class HouseholdById(MethodView):
     """One household."""
 

@@ -39,8 +39,11 @@ def update_household(household_id: int, changes: dict[str, Any]) -> Household:
     household = get_household(household_id)
     if household.removed_at is not None:
         raise Conflict(_l("The household has been removed."), rule="removed")
+    was_vulnerable = bool(household.tags)
     for name, value in changes.items():
         setattr(household, name, sorted(set(value)) if name == "tags" else value)
+    if bool(household.tags) != was_vulnerable:  # the vulnerable rollups follow the tags
+        queries.increment_household_rollups([household.grid_code], [0], [1 if household.tags else -1])
     audit.record("household.update", "household", household.id, household.village_code,
                  {"fields": sorted(changes)})
     db.session.commit()

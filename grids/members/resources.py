@@ -40,7 +40,7 @@ class Members(MethodView):
         return services.create_member(data)
 
 
-@blp.route("/<int:member_id>")
+@blp.route("/<id32:member_id>")
 class MemberById(MethodView):
     """One member."""
 

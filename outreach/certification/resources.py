@@ -79,7 +79,7 @@ class Certifications(MethodView):
         return services.apply(data["village_code"], current_user.username)
 
 
-@blp.route("/<int:certification_id>")
+@blp.route("/<id32:certification_id>")
 class CertificationById(MethodView):
     """One application."""
 
@@ -92,7 +92,7 @@ class CertificationById(MethodView):
         return certification
 
 
-@blp.route("/<int:certification_id>/decisions")
+@blp.route("/<id32:certification_id>/decisions")
 class CertificationDecisions(MethodView):
     """Review decisions."""
 

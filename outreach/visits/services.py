@@ -125,6 +125,7 @@ def store_visits(items: list[Any], workers: list[tuple[int, str, str]], prefix: 
     # 1. Validate each item on its own.
     parsed: dict[int, dict[str, Any]] = {}
     first_of_id: dict[str, int] = {}
+    canonical: dict[int, str] = {}
     for index, raw in enumerate(items):
         if not isinstance(raw, dict):
             results[index] = _result(None, "rejected", errors={"_schema": ["A visit must be an object."]})
@@ -135,14 +136,8 @@ def store_visits(items: list[Any], workers: list[tuple[int, str, str]], prefix: 
             visit_id = raw.get("id") if isinstance(raw.get("id"), str) else None
             results[index] = _result(visit_id, "rejected", errors=field_errors(error))
             continue
-        visit_id = str(data["id"])
-        if data["visited_at"] < now - settings["window"]:
-            results[index] = _result(visit_id, "rejected", errors={"visited_at": [
-                f"Older than {settings['window'].days} days."]})
-            continue
-        if data["visited_at"] > now + settings["future_rejected"]:
-            results[index] = _result(visit_id, "rejected", errors={"visited_at": ["Too far in the future."]})
-            continue
+        visit_id = str(data["id"])  # canonical text, whatever spelling the phone used
+        canonical[index] = visit_id
         data["hash"] = content_hash(raw)
         data["member_id"], data["county"], data["username"] = workers[index]
         if visit_id in first_of_id:  # the same id twice in one batch: settled after the first
@@ -150,7 +145,7 @@ def store_visits(items: list[Any], workers: list[tuple[int, str, str]], prefix: 
         first_of_id[visit_id] = index
         parsed[index] = data
 
-    # 2. Retries of stored visits.
+    # 2. Retries of stored visits (a retry stays a duplicate however old it has become).
     if parsed:
         stored_keys = queries.existing_keys([d["county"] for d in parsed.values()],
                                             [str(d["id"]) for d in parsed.values()])
@@ -160,6 +155,15 @@ def store_visits(items: list[Any], workers: list[tuple[int, str, str]], prefix: 
             if key is not None:
                 results[index] = _retry_result(data, key)
                 del parsed[index]
+    for index in list(parsed):
+        data = parsed[index]
+        if data["visited_at"] < now - settings["window"]:
+            results[index] = _result(data["id"], "rejected", errors={"visited_at": [
+                f"Older than {settings['window'].days} days."]})
+            del parsed[index]
+        elif data["visited_at"] > now + settings["future_rejected"]:
+            results[index] = _result(data["id"], "rejected", errors={"visited_at": ["Too far in the future."]})
+            del parsed[index]
 
     # 3. Households: known ones in scope, or found in the field (placed in one spatial join).
     known = queries.households_for_visits(
@@ -216,7 +220,7 @@ def store_visits(items: list[Any], workers: list[tuple[int, str, str]], prefix: 
     # An id repeated within the batch: the first occurrence decided; the others compare with it.
     for index, raw in enumerate(items):
         if results[index] is None:
-            first = first_of_id[str(raw["id"]).lower()]
+            first = first_of_id[canonical[index]]
             decided = results[first]
             same = content_hash(raw) == content_hash(items[first])
             if same and decided["status"] == "rejected":
