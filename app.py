@@ -74,11 +74,13 @@ def _register_blueprints(api: GridsApi) -> None:
     from outreach.coverage.resources import blp as coverage_blp
     from outreach.visits.resources import blp as visits_blp
     from outreach.visits.resources import worklist_blp
+    from outreach.warnings.resources import blp as warnings_blp
+    from outreach.warnings.resources import my_warnings_blp
 
     for blueprint in (auth_blp, me_blp, users_blp, audit_blp, regions_blp, grids_blp, grid_assignments_blp,
                       members_blp, member_assignments_blp, households_blp, assignments_blp, plans_blp,
                       worklist_blp, visits_blp, coverage_blp, fraud_free_blp, cases_blp, region_cases_blp,
-                      criteria_blp, village_certification_blp, certifications_blp):
+                      criteria_blp, village_certification_blp, certifications_blp, warnings_blp, my_warnings_blp):
         api.register_blueprint(blueprint, url_prefix="/api/v1" + blueprint.url_prefix)
 
 
@@ -119,4 +121,7 @@ def _register_cli(app: Flask) -> None:
     from outreach.certification.cli import register as register_certification_seed
 
     register_certification_seed(seed_cli)
+    from outreach.warnings.cli import warnings_cli
+
+    app.cli.add_command(warnings_cli)
     app.cli.add_command(visits_cli)

@@ -14,6 +14,8 @@ LOCAL_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:{port}/grids"
 # synthetic reference data set is built inside; points outside it are rejected.
 CITY_CODE = "610900000000"
 CITY_BBOX = (108.0, 31.7, 110.2, 33.8)
+DEFAULT_WARNING_DEADLINES = {"urgent": {"ack": 5, "meet": 30}, "high": {"meet": 120}, "medium": {"meet": 1440},
+                             "low": {"meet": 4320}}
 DEFAULT_LEAD_CAPACITY = {"village_secretary": 2, "village_cadre": 3, "township_cadre": 3, "party_member": 3,
                          "grid_worker": 6}
 
@@ -69,6 +71,10 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # Coverage below the first share is red, below the second amber, else green.
         "GRIDS_COVERAGE_BANDS": tuple(float(x) for x in env.get("GRIDS_COVERAGE_BANDS", "0.6,0.9").split(",")),
         "GRIDS_CERTIFICATION_VALID_DAYS": int(env.get("GRIDS_CERTIFICATION_VALID_DAYS", "365")),
+        # Fund warnings: minutes to acknowledge (urgent) and to meet the resident, per level;
+        # each escalation step gets the level's meeting window again.
+        "GRIDS_WARNING_DEADLINES": json.loads(env.get("GRIDS_WARNING_DEADLINES",
+                                                      json.dumps(DEFAULT_WARNING_DEADLINES))),
         "JSON_SORT_KEYS": False,
         # flask-smorest / OpenAPI
         "API_TITLE": "Grid outreach API",

@@ -11,6 +11,7 @@ from grids.accounts.models import User
 from grids.accounts.services import create_user, tokens_for
 from outreach.certification.services import import_certified
 from outreach.visits.services import store_visits
+from outreach.warnings.services import create_warnings
 
 PASSWORD = "correct-horse-battery"
 
@@ -77,3 +78,10 @@ def certification_in(village: str) -> int:
     certification = import_certified(village, datetime.now(UTC).date())
     db.session.flush()
     return certification.id
+
+
+def warning_in(village: str) -> int:
+    """The id of a new fund warning about a household of ``village``."""
+    [(warning, _)] = create_warnings([{"external_ref": f"T-{uuid.uuid4().hex[:12]}", "level": "high",
+                                       "reason": "investment", "household_id": household_in(village)}], "test")
+    return warning.id

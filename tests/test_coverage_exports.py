@@ -221,9 +221,6 @@ def test_geojson_keeps_chinese_names(client, visits):
     assert "汉阴县" in names
 
 
-@pytest.mark.xfail(reason="f=geojson is sent inline: outreach/coverage/exports.py to_geojson() returns a plain "
-                          "Response without a Content-Disposition attachment header (csv and xlsx have one)",
-                   strict=True)
 def test_geojson_is_an_attachment(client, visits):
     query = "region=610981001000&by=village"
     response = client.get(f"{COVERAGE}?{query}&f=geojson")

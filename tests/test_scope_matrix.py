@@ -23,12 +23,13 @@ from tests.helpers import (
     member_in,
     tier3_in,
     visit_in,
+    warning_in,
 )
 
 PUBLIC = {"/api/v1/health", "/api/v1/auth/token", "/api/v1/auth/refresh", "/api/v1/openapi.json",
           "/api/v1/docs", "/api/v1/docs/static/<path:filename>"}
 IN_COUNTY, OUT_COUNTY = "610902", "610921"
-PARAM = re.compile(r"<(?:[a-z]+:)?([a-z_]+)>")
+PARAM = re.compile(r"<(?:[a-z0-9]+:)?([a-z_]+)>")
 
 
 def _api_rules(app):
@@ -59,6 +60,7 @@ def _samples(county: str) -> dict[tuple[str, str], str]:
         ("visits", "visit_id"): visit_in(village),
         ("villages", "code"): village,
         ("certifications", "certification_id"): str(certification_in(village)),
+        ("warnings", "warning_id"): str(warning_in(village)),
     }
 
 
@@ -88,7 +90,9 @@ def _user_of(role: str, village: str) -> str:
 
 # Bodies valid enough to reach the object lookup, for endpoints with URL parameters
 # whose body has required fields (otherwise 422 would answer before scope is checked).
-BODIES = {"/api/v1/certifications/<id32:certification_id>/decisions": {"decision": "approve"}}
+BODIES = {"/api/v1/certifications/<id32:certification_id>/decisions": {"decision": "approve"},
+          "/api/v1/warnings/<id64:warning_id>/events": {"id": "6b0c4a3e-2f42-4c55-9d1e-3c1f7f1e2a10",
+                                                         "type": "called", "at": "2026-01-01T08:00:00+08:00"}}
 
 
 def _call(client, method, url, headers=None, rule=None):

@@ -73,4 +73,4 @@ def to_geojson(report: dict[str, Any], geometries: dict[str, Any]) -> Response:
     features = [{"type": "Feature", "id": row["code"], "geometry": geometries.get(row["code"]),
                  "properties": {c: row[c] for c in COLUMNS}} for row in report["rows"]]
     body = json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False)
-    return Response(body, mimetype="application/geo+json")
+    return _attachment(body, "application/geo+json", _filename(report, "geojson"))

@@ -1,0 +1,119 @@
+"""Fund warnings (资金预警): a resident probably being defrauded now, answered face to face.
+
+A warning is routed to a member embedded in the household's cell and carries a
+deadline; past it, a scheduled pass escalates it to the township, then the county,
+then the city task force, each with a new deadline.  Everything that happens is an
+event; events from phones carry client ids and are idempotent like visits.
+"""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Identity,
+    Index,
+    Integer,
+    LargeBinary,
+    Numeric,
+    SmallInteger,
+    String,
+    Text,
+    Uuid,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.extensions import db
+from core.scope import Scoped
+
+LEVELS = ("urgent", "high", "medium", "low")
+STATUSES = ("open", "acknowledged", "met", "revisit", "closed")
+EVENT_TYPES = ("acknowledged", "called", "met", "outcome")
+OUTCOMES = ("dissuaded", "transferred", "refused", "not_found", "false_alarm")
+ESCALATION = ("member", "township", "county", "city")  # index = escalation level
+CHECKLIST_ITEMS = ("screen_sharing", "verification_codes_given", "transfers_made", "unknown_apps_installed",
+                   "links_clicked")
+
+
+class FundWarning(Scoped, db.Model):
+    """A fund warning and where it stands."""
+
+    __tablename__ = "warnings"
+
+    county_code: Mapped[str] = mapped_column(String(6), primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    external_ref: Mapped[str] = mapped_column(String(64))
+    level: Mapped[str] = mapped_column(String(8))
+    reason: Mapped[str] = mapped_column(String(64))
+    household_id: Mapped[int | None] = mapped_column(BigInteger)
+    location = mapped_column(Geometry("POINT", srid=4326, spatial_index=False), nullable=True)
+    grid_code: Mapped[str] = mapped_column(String(18))
+    village_code: Mapped[str] = mapped_column(String(12))
+    phone_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    phone_masked: Mapped[str | None] = mapped_column(String(16))
+    assigned_member_id: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(12), default="open")
+    escalation_level: Mapped[int] = mapped_column(SmallInteger, default=0)
+    # The next thing due: acknowledgement (urgent, until acknowledged) or the meeting.
+    deadline: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True))
+    ack_deadline: Mapped[datetime | None] = mapped_column(TIMESTAMP(timezone=True))
+    meet_deadline: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True))
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True), server_default=func.now())
+    acknowledged_at: Mapped[datetime | None] = mapped_column(TIMESTAMP(timezone=True))
+    met_at: Mapped[datetime | None] = mapped_column(TIMESTAMP(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(TIMESTAMP(timezone=True))
+    outcome: Mapped[str | None] = mapped_column(String(12))
+    amount_yuan: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    stop_payment_requested: Mapped[bool | None] = mapped_column(Boolean)
+    checklist: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+
+    __table_args__ = (
+        CheckConstraint("level in ('urgent', 'high', 'medium', 'low')", name="level"),
+        CheckConstraint("status in ('open', 'acknowledged', 'met', 'revisit', 'closed')", name="status"),
+        CheckConstraint("escalation_level between 0 and 3", name="escalation_level"),
+        Index("uq_warnings_external_ref", "county_code", "external_ref", unique=True),
+        Index("ix_warnings_external_ref", "external_ref"),
+        Index("ix_warnings_id", "id"),
+        Index("ix_warnings_open_deadline", "deadline", postgresql_where=text("status <> 'closed'")),
+        Index("ix_warnings_member", "assigned_member_id", "status"),
+        Index("ix_warnings_village_code", "village_code", "created_at",
+              postgresql_ops={"village_code": "varchar_pattern_ops"}),
+    )
+
+
+class WarningEvent(db.Model):
+    """Something that happened to a warning: a phone's event, an escalation, a notification."""
+
+    __tablename__ = "warning_events"
+
+    county_code: Mapped[str] = mapped_column(String(6), primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    warning_id: Mapped[int] = mapped_column(BigInteger)
+    type: Mapped[str] = mapped_column(String(12))
+    at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True))
+    outcome: Mapped[str | None] = mapped_column(String(12))
+    amount_yuan: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    stop_payment_requested: Mapped[bool | None] = mapped_column(Boolean)
+    checklist: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    escalated_to: Mapped[str | None] = mapped_column(String(8))
+    deadline: Mapped[datetime | None] = mapped_column(TIMESTAMP(timezone=True))
+    by: Mapped[str | None] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(Text)
+    content_hash: Mapped[str | None] = mapped_column(String(32))
+    recorded_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True), server_default=func.now())
+
+    __table_args__ = (
+        CheckConstraint("type in ('acknowledged', 'called', 'met', 'outcome', 'escalated', 'notified', 'routed')",
+                        name="type"),
+        Index("ix_warning_events_warning", "warning_id", "at"),
+    )

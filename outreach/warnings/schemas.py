@@ -1,0 +1,136 @@
+"""Schemas of fund warnings and their events."""
+from __future__ import annotations
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from core.fields import Text
+from core.geometry import LocatedPointField
+from core.personal_data import PHONE, normalise_phone
+from grids.schemas import REGION_CODE
+from outreach.warnings.models import CHECKLIST_ITEMS, EVENT_TYPES, LEVELS, OUTCOMES, STATUSES
+
+
+def _check_phone(value: str) -> None:
+    if not PHONE.match(normalise_phone(value)):
+        raise ValidationError("Not a phone number.")
+
+
+class WarningInSchema(Schema):
+    """A warning from the police's fund-warning model: a household id or an address point."""
+
+    external_ref = Text(required=True, validate=validate.Length(1, 64))
+    level = fields.String(required=True, validate=validate.OneOf(LEVELS))
+    reason = Text(required=True, validate=validate.Length(1, 64))
+    household_id = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(1, 2**63 - 1))
+    location = LocatedPointField(load_default=None, allow_none=True)
+    phone = fields.String(load_default=None, allow_none=True, validate=_check_phone)
+
+    @validates_schema
+    def _where(self, data, **kwargs):
+        if data.get("household_id") is None and data.get("location") is None:
+            raise ValidationError("Give a household_id or a location.", "location")
+
+
+class WarningEventSchema(Schema):
+    """An event of a warning."""
+
+    id = fields.UUID(required=True)
+    type = fields.String(required=True, validate=validate.OneOf(EVENT_TYPES))
+    at = fields.AwareDateTime(required=True, format="iso")
+    outcome = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(OUTCOMES))
+    amount_yuan = fields.Float(load_default=None, allow_none=True, allow_nan=False,
+                               validate=validate.Range(0, 10**11))
+    stop_payment_requested = fields.Boolean(load_default=None, allow_none=True)
+    checklist = fields.Dict(keys=fields.String(validate=validate.OneOf(CHECKLIST_ITEMS)), values=fields.Boolean(),
+                            load_default=None, allow_none=True)
+
+
+class EventOutSchema(Schema):
+    """A recorded event (phones' events, escalations, notifications)."""
+
+    id = fields.UUID()
+    type = fields.String()
+    at = fields.DateTime()
+    outcome = fields.String(allow_none=True)
+    amount_yuan = fields.Float(allow_none=True)
+    stop_payment_requested = fields.Boolean(allow_none=True)
+    checklist = fields.Dict(allow_none=True)
+    escalated_to = fields.String(allow_none=True)
+    deadline = fields.DateTime(allow_none=True)
+    by = fields.String(allow_none=True)
+
+
+class WarningSchema(Schema):
+    """A warning and where it stands."""
+
+    id = fields.Integer()
+    external_ref = fields.String()
+    level = fields.String()
+    reason = fields.String()
+    household_id = fields.Integer(allow_none=True)
+    grid_code = fields.String()
+    village_code = fields.String()
+    phone = fields.String(attribute="phone_masked", allow_none=True)
+    assigned_member_id = fields.Integer(allow_none=True)
+    status = fields.String()
+    escalation = fields.Method("_escalation")
+    deadline = fields.DateTime()
+    ack_deadline = fields.DateTime(allow_none=True)
+    meet_deadline = fields.DateTime()
+    created_at = fields.DateTime()
+    acknowledged_at = fields.DateTime(allow_none=True)
+    met_at = fields.DateTime(allow_none=True)
+    closed_at = fields.DateTime(allow_none=True)
+    outcome = fields.String(allow_none=True)
+    amount_yuan = fields.Float(allow_none=True)
+    stop_payment_requested = fields.Boolean(allow_none=True)
+    checklist = fields.Dict(allow_none=True)
+
+    def _escalation(self, warning):
+        return ("member", "township", "county", "city")[warning.escalation_level]
+
+
+class WarningDetailSchema(WarningSchema):
+    """A warning with its events and escalations."""
+
+    events = fields.List(fields.Nested(EventOutSchema))
+
+
+class WarningQueryArgs(Schema):
+    """Filters of the warning list."""
+
+    region = fields.String(validate=validate.Regexp(REGION_CODE, error="Must be a 12-digit region code."))
+    status = fields.String(validate=validate.OneOf(STATUSES))
+    level = fields.String(validate=validate.OneOf(LEVELS))
+    overdue = fields.Boolean(load_default=False)
+
+
+class SummaryArgs(Schema):
+    """A region and a local period."""
+
+    region = fields.String(validate=validate.Regexp(REGION_CODE, error="Must be a 12-digit region code."))
+    from_ = fields.Date(data_key="from")
+    to = fields.Date()
+
+
+class SummaryRowSchema(Schema):
+    """The measures of one child region."""
+
+    code = fields.String()
+    name = fields.String()
+    warnings = fields.Integer()
+    met = fields.Integer()
+    met_on_time = fields.Integer()
+    dissuaded = fields.Integer()
+    transferred = fields.Integer()
+    amount_transferred_yuan = fields.Float()
+    median_minutes_to_meet = fields.Float(allow_none=True)
+
+
+class SummarySchema(Schema):
+    """Warning figures by child region."""
+
+    code = fields.String()
+    from_ = fields.Date(data_key="from", attribute="from")
+    to = fields.Date()
+    children = fields.List(fields.Nested(SummaryRowSchema))
