@@ -33,7 +33,7 @@ def create_case(data: dict[str, Any], actor: str | None) -> Case:
     region = territory.get_region(village_code) if in_scope(db.session, village_code) else None
     if region is None or region.level != "village":
         raise Invalid(errors={"json": {"village_code": ["Unknown village, or outside your scope."]}})
-    if data["occurred_on"] > today() + timedelta(days=1):
+    if data["occurred_on"] > today():
         raise Invalid(errors={"json": {"occurred_on": ["In the future."]}})
     case = Case(county_code=village_code[:6], village_code=village_code, occurred_on=data["occurred_on"],
                 type=data["type"], loss_yuan=Decimal(str(data["loss_yuan"])).quantize(Decimal("0.01")),

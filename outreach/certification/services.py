@@ -1,6 +1,7 @@
 """Fraud-free certification: criteria versions, evaluation, the two-level review, suspension, expiry."""
 from __future__ import annotations
 
+import calendar
 from datetime import date, timedelta
 from typing import Any
 
@@ -47,8 +48,9 @@ def set_criteria(data: dict[str, Any], actor: str | None) -> CertificationCriter
 
 
 def _months_ago(day: date, months: int) -> date:
+    """The same day ``months`` months earlier (the month's last day when it is shorter)."""
     year, month = divmod(day.year * 12 + day.month - 1 - months, 12)
-    return day.replace(year=year, month=month + 1, day=min(day.day, 28))
+    return date(year, month + 1, min(day.day, calendar.monthrange(year, month + 1)[1]))
 
 
 def evaluate(village_code: str) -> dict[str, Any]:
