@@ -44,6 +44,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     limiter.init_app(app)
     install_scope_filter()
+    from outreach.visits import signals as visit_signals
+
+    visit_signals.connect()
 
     from grids.accounts import auth
 

@@ -542,11 +542,6 @@ def test_vulnerable_follows_the_households_current_tags(client):
                                        "and removed_at is null and cardinality(tags) > 0", c=cell[:6]).scalar()
 
 
-@pytest.mark.xfail(reason="vulnerable_visited counts the vulnerability a household had when it was visited: "
-                          "store_visits copies it into household_visit_days.vulnerable, household_coverage.vulnerable "
-                          "and last_completed_counts.vulnerable, and a later change of the household's tags "
-                          "(PATCH /households/{id}) never updates them",
-                   strict=True)
 def test_vulnerable_visited_follows_the_households_current_tags(client):
     cell = tier3_cells(first_village("610929"))[0]
     [plain] = households_of(cell, 1, vulnerable=False)
@@ -561,10 +556,6 @@ def test_vulnerable_visited_follows_the_households_current_tags(client):
     assert (recent["vulnerable_visited"], earlier["vulnerable_visited"], village["vulnerable_visited"]) == (1, 1, 1)
 
 
-@pytest.mark.xfail(reason="a removed household (DELETE /households/{id}) leaves 'households' but stays in "
-                          "households_visited (household_coverage, household_visit_days and last_completed_counts are "
-                          "not adjusted), so coverage exceeds 100 %",
-                   strict=True)
 def test_removed_households_drop_out_of_the_coverage(client):
     cell = min(tier3_cells(first_village("610971")), key=cell_households)
     households = households_of(cell)

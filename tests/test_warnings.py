@@ -384,7 +384,7 @@ def test_only_police_create(client, anonymous_client, field):
 
 def test_acknowledge_call_meet_and_dissuade(client, police, field):
     warning = new_warning(client, police, field)
-    start = datetime.now(UTC).replace(microsecond=0)
+    start = ts(warning["created_at"]).replace(microsecond=0) + timedelta(seconds=1)
     ack = post_event(client, field.headers, warning["id"], "acknowledged", at=start)
     assert (ack["type"], ack["by"], ts(ack["at"])) == ("acknowledged", "gw_liaison", start)
     current = detail(client, warning["id"], field.headers)
@@ -393,12 +393,12 @@ def test_acknowledge_call_meet_and_dissuade(client, police, field):
     post_event(client, field.headers, warning["id"], "called", at=start + timedelta(seconds=30))
     assert detail(client, warning["id"])["status"] == "acknowledged"
 
-    met_at = start + timedelta(minutes=1)
+    met_at = start + timedelta(seconds=40)
     post_event(client, field.headers, warning["id"], "met", at=met_at)
     current = detail(client, warning["id"])
     assert (current["status"], ts(current["met_at"]), current["closed_at"]) == ("met", met_at, None)
 
-    closed_at = start + timedelta(minutes=2)
+    closed_at = start + timedelta(seconds=50)
     out = post_event(client, field.headers, warning["id"], "outcome", at=closed_at, outcome="dissuaded",
                      checklist=CHECKLIST)
     assert out["outcome"] == "dissuaded"

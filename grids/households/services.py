@@ -17,7 +17,7 @@ from core.fields import has_control_characters
 from core.geometry import inside_city, to_db
 from core.scope import in_scope
 from grids.accounts import audit
-from grids.households import queries
+from grids.households import queries, signals
 from grids.households.models import HOUSEHOLD_TAGS, Household
 
 REQUIRED_COLUMNS = ("lon", "lat")
@@ -44,6 +44,7 @@ def update_household(household_id: int, changes: dict[str, Any]) -> Household:
         setattr(household, name, sorted(set(value)) if name == "tags" else value)
     if bool(household.tags) != was_vulnerable:  # the vulnerable rollups follow the tags
         queries.increment_household_rollups([household.grid_code], [0], [1 if household.tags else -1])
+        signals.vulnerability_changed.send(household, was_vulnerable=was_vulnerable)
     audit.record("household.update", "household", household.id, household.village_code,
                  {"fields": sorted(changes)})
     db.session.commit()
@@ -57,6 +58,7 @@ def remove_household(household_id: int) -> Household:
         raise Conflict(_l("The household has been removed."), rule="removed")
     household.removed_at = func.now()
     queries.increment_household_rollups([household.grid_code], [-1], [-1 if household.tags else 0])
+    signals.household_removed.send(household)
     audit.record("household.remove", "household", household.id, household.village_code)
     db.session.commit()
     db.session.refresh(household)

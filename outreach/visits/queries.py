@@ -392,3 +392,43 @@ def worklist_households(prefixes: list[str], since: datetime | None) -> list[tup
                or h.updated_at >= :since or h.removed_at >= :since or c.changed_at >= :since)
         order by h.grid_code, h.id
     """), {"likes": [p + "%" for p in prefixes], "since": since}).all()
+
+
+def follow_vulnerability(county_code: str, household_id: int, vulnerable: bool) -> None:
+    """A household's tags changed: move it between vulnerable and not in every coverage rollup."""
+    params = {"county": county_code, "id": household_id, "vulnerable": vulnerable}
+    db.session.execute(text("""
+        with changed as (
+            update household_coverage set vulnerable = :vulnerable, changed_at = now()
+            where county_code = :county and household_id = :id and vulnerable is distinct from :vulnerable
+            returning grid_code, last_completed_on
+        )
+        update last_completed_counts c
+        set vulnerable = c.vulnerable + case when :vulnerable then 1 else -1 end
+        from changed where c.village_code = left(changed.grid_code, 12) and c.day = changed.last_completed_on
+    """), params)
+    db.session.execute(text("""
+        update household_visit_days set vulnerable = :vulnerable
+        where county_code = :county and household_id = :id and vulnerable is distinct from :vulnerable
+    """), params)
+
+
+def forget_household(county_code: str, household_id: int) -> None:
+    """A household was removed: take it out of every coverage rollup (its visits stay)."""
+    db.session.execute(text("""
+        with gone as (
+            delete from household_coverage where county_code = :county and household_id = :id
+            returning grid_code, last_completed_on, vulnerable, app_installed
+        ), counts as (
+            update last_completed_counts c
+            set households = c.households - 1, vulnerable = c.vulnerable - gone.vulnerable::int
+            from gone where c.village_code = left(gone.grid_code, 12) and c.day = gone.last_completed_on
+            returning 1
+        ), apps as (
+            update grid_coverage g set app_installed = g.app_installed - 1
+            from gone where g.grid_code = gone.grid_code and gone.app_installed
+            returning 1
+        )
+        -- (data-modifying CTEs run whether or not the main statement reads them)
+        delete from household_visit_days d where d.county_code = :county and d.household_id = :id
+    """), {"county": county_code, "id": household_id})
