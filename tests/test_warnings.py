@@ -45,6 +45,13 @@ def sql(statement: str, **params):
     return db.session.execute(text(statement), params)
 
 
+def sql_change(statement: str, **params) -> None:
+    """Change data and commit (a savepoint inside the test's transaction): a request's teardown would otherwise
+    discard the change with the session."""
+    db.session.execute(text(statement), params)
+    db.session.commit()
+
+
 def ts(value: str) -> datetime:
     return datetime.fromisoformat(value)
 
@@ -85,7 +92,7 @@ def assign(client, member_id: int, grid_code: str, role: str) -> None:
 
 
 def end_assignments(*codes: str) -> None:
-    sql("update assignments set valid_to = now() where grid_code = any(:codes) and valid_to is null",
+    sql_change("update assignments set valid_to = now() where grid_code = any(:codes) and valid_to is null",
         codes=list(codes))
 
 
@@ -210,7 +217,7 @@ def test_least_loaded_of_two_liaisons_with_open_warnings(client, police):
     assert [w["assigned_member_id"] for w in got] == [first, second, first]  # tie → lowest id, then alternate
 
     # Closed warnings are no load: with first's two closed, first (0 open) beats second (1 open).
-    sql("update warnings set status = 'closed' where assigned_member_id = :m", m=first)
+    sql_change("update warnings set status = 'closed' where assigned_member_id = :m", m=first)
     assert post_warning(client, police, location=gcj02_point(CELL))["assigned_member_id"] == first
 
 
@@ -248,7 +255,7 @@ def test_nobody_at_all_goes_to_the_township_task_force(client, police):
 
 
 def test_inactive_members_are_skipped(client, police):
-    sql("update members set active = false where id = :m", m=chief_of(CELL))
+    sql_change("update members set active = false where id = :m", m=chief_of(CELL))
     assert post_warning(client, police, location=gcj02_point(CELL))["assigned_member_id"] == chief_of(TIER2)
 
 
@@ -332,7 +339,7 @@ def test_point_outside_every_cell_is_422(client, police):
     radius = sql("select c.radius from grids g, ST_MaximumInscribedCircle(g.boundary) c where g.code = :c",
                  c=CELL).scalar_one()
     # Shrink the cell to a speck around its centre: a point half way to its edge is then in no tier-3 cell.
-    sql("update grids set boundary = ST_Multi(ST_Buffer(ST_SetSRID(ST_MakePoint(:x, :y), 4326), :r)) "
+    sql_change("update grids set boundary = ST_Multi(ST_Buffer(ST_SetSRID(ST_MakePoint(:x, :y), 4326), :r)) "
         "where code = :c", x=lon, y=lat, r=radius / 10, c=CELL)
     point = (lon + radius / 2, lat)
     assert sql("select count(*) from grids where tier = 3 and ST_Covers(boundary, ST_SetSRID(ST_MakePoint(:x, :y), "
@@ -489,20 +496,20 @@ def test_closing_outcomes(client, police, field, outcome):
 
 def test_refused_needs_a_revisit_then_met_again(client, police, field):
     warning = new_warning(client, police, field)
-    post_event(client, field.headers, warning["id"], "met", at=datetime.now(UTC) - timedelta(hours=3))
-    post_event(client, field.headers, warning["id"], "outcome", outcome="refused",
-               at=datetime.now(UTC) - timedelta(hours=3) + timedelta(minutes=5))
+    created = ts(warning["created_at"]).replace(microsecond=0)
+    post_event(client, field.headers, warning["id"], "met", at=created + timedelta(seconds=5))
+    post_event(client, field.headers, warning["id"], "outcome", outcome="refused", at=created + timedelta(seconds=10))
     current = detail(client, warning["id"])
     assert (current["status"], current["outcome"], current["closed_at"]) == ("revisit", "refused", None)
 
     post_event(client, field.headers, warning["id"], "outcome", 409, outcome="dissuaded")  # not met again yet
-    post_event(client, field.headers, warning["id"], "called")
+    post_event(client, field.headers, warning["id"], "called", at=created + timedelta(seconds=15))
     assert detail(client, warning["id"])["status"] == "revisit"
-    met_again = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
+    met_again = created + timedelta(seconds=20)
     post_event(client, field.headers, warning["id"], "met", at=met_again)
     current = detail(client, warning["id"])
     assert (current["status"], ts(current["met_at"])) == ("met", met_again)
-    post_event(client, field.headers, warning["id"], "outcome", outcome="not_found")
+    post_event(client, field.headers, warning["id"], "outcome", outcome="not_found", at=created + timedelta(seconds=25))
     current = detail(client, warning["id"])
     assert (current["status"], current["outcome"]) == ("closed", "not_found")
     assert [e["type"] for e in current["events"]] == ["routed", "met", "outcome", "called", "met", "outcome"]
@@ -665,7 +672,7 @@ def test_supervisors_list_filters(client, police, field):
     post_event(client, field.headers, closed["id"], "outcome", outcome="dissuaded")
     elsewhere = post_warning(client, police, household_id=household_of("610981001002-01-03"))
     past = datetime.now(UTC) - timedelta(minutes=1)
-    sql("update warnings set deadline = :d where id = any(:ids)", d=past, ids=[low["id"], closed["id"]])
+    sql_change("update warnings set deadline = :d where id = any(:ids)", d=past, ids=[low["id"], closed["id"]])
 
     def ids(headers=None, **query) -> list[int]:
         response = client.get(f"{API}/warnings", query_string=query, headers=headers or {})

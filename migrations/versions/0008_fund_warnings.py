@@ -40,6 +40,7 @@ def upgrade():
     with op.batch_alter_table('warning_events', schema=None) as batch_op:
         batch_op.create_index('ix_warning_events_warning', ['warning_id', 'at'], unique=False)
 
+    # Room on each page for in-place (HOT) updates as warnings are escalated and answered.
     op.create_table('warnings',
     sa.Column('county_code', sa.String(length=6), nullable=False),
     sa.Column('id', sa.BigInteger(), sa.Identity(always=False), nullable=False),
@@ -72,11 +73,12 @@ def upgrade():
     sa.CheckConstraint('escalation_level between 0 and 3', name=op.f('ck_warnings_escalation_level')),
     sa.PrimaryKeyConstraint('county_code', 'id', name=op.f('pk_warnings'))
     )
+    op.execute("alter table warnings set (fillfactor = 80)")
     with op.batch_alter_table('warnings', schema=None) as batch_op:
         batch_op.create_index('ix_warnings_external_ref', ['external_ref'], unique=False)
         batch_op.create_index('ix_warnings_id', ['id'], unique=False)
         batch_op.create_index('ix_warnings_member', ['assigned_member_id', 'status'], unique=False)
-        batch_op.create_index('ix_warnings_open_deadline', ['deadline'], unique=False, postgresql_where=sa.text("status <> 'closed'"))
+        batch_op.create_index('ix_warnings_open', ['status'], unique=False, postgresql_where=sa.text("status <> 'closed'"))
         batch_op.create_index('ix_warnings_village_code', ['village_code', 'created_at'], unique=False, postgresql_ops={'village_code': 'varchar_pattern_ops'})
         batch_op.create_index('uq_warnings_external_ref', ['county_code', 'external_ref'], unique=True)
 
@@ -86,7 +88,7 @@ def downgrade():
     with op.batch_alter_table('warnings', schema=None) as batch_op:
         batch_op.drop_index('uq_warnings_external_ref')
         batch_op.drop_index('ix_warnings_village_code', postgresql_ops={'village_code': 'varchar_pattern_ops'})
-        batch_op.drop_index('ix_warnings_open_deadline', postgresql_where=sa.text("status <> 'closed'"))
+        batch_op.drop_index('ix_warnings_open', postgresql_where=sa.text("status <> 'closed'"))
         batch_op.drop_index('ix_warnings_member')
         batch_op.drop_index('ix_warnings_id')
         batch_op.drop_index('ix_warnings_external_ref')

@@ -91,15 +91,11 @@ def escalate(now: datetime, windows: dict[str, int]) -> int:
     """Move every warning past its deadline one level up (township, county, city) with a new deadline,
     recording each step; one statement whatever the count."""
     result = db.session.execute(text("""
-        with due as (
-            select county_code, id from warnings
-            where status in ('open', 'acknowledged', 'revisit') and deadline < :now and escalation_level < 3
-            for update skip locked
-        ), moved as (
+        with moved as (
             update warnings w set escalation_level = w.escalation_level + 1, ack_deadline = null,
                    deadline = :now + make_interval(mins => case w.level when 'urgent' then :urgent
                        when 'high' then :high when 'medium' then :medium else :low end)
-            from due where w.county_code = due.county_code and w.id = due.id
+            where w.status in ('open', 'acknowledged', 'revisit') and w.deadline < :now and w.escalation_level < 3
             returning w.county_code, w.id, w.escalation_level, w.deadline
         )
         insert into warning_events (county_code, id, warning_id, type, at, escalated_to, deadline, by)
