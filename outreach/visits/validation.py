@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from marshmallow import ValidationError as MarshmallowError
@@ -131,7 +130,3 @@ def parse_visit(raw: dict[str, Any]) -> dict[str, Any]:
         data["new_household"] = dict(visit.new_household.__dict__)
     return data
 
-
-def is_visit_time(value: Any) -> bool:
-    """Whether a value is an aware datetime (for callers building items in Python)."""
-    return isinstance(value, datetime) and value.tzinfo is not None
