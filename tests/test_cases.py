@@ -189,10 +189,6 @@ def test_an_unknown_village_is_refused(client, police):
     assert sql("select count(*) from cases").scalar() == 0
 
 
-@pytest.mark.xfail(strict=True, reason="outreach.cases.services.create_case looks the village up with "
-                   "territory.get_region, which raises NotFound: an unknown (in-scope) village_code in the body "
-                   "answers 404 'Region ... was not found.' instead of the intended 422 field error 'Unknown village, "
-                   "or outside your scope.' (the `region is None` branch is dead; members use region_by_code -> 422)")
 def test_an_unknown_village_is_a_422_field_error(client, police):
     errors = assert_error(client.post(f"{API}/cases", json=body("610922001999"), headers=police), 422)["errors"]
     assert "village_code" in errors["json"]
@@ -207,8 +203,6 @@ def test_occurred_on_in_the_future_is_422(client, police):
         == today().isoformat()
 
 
-@pytest.mark.xfail(strict=True, reason="outreach.cases.services.create_case rejects occurred_on only when it is "
-                   "after today() + 1 day: a case dated tomorrow (Asia/Shanghai) is accepted")
 def test_occurred_on_tomorrow_is_422(client, police):
     response = client.post(f"{API}/cases", json=body(VILLAGE_A1, occurred_on=(today() + timedelta(days=1))
                                                      .isoformat()), headers=police)

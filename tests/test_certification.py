@@ -307,14 +307,19 @@ def test_zero_cases_over_the_configured_months(client, user):
     assert evaluation(client, V)["eligible"] is False
 
 
-@pytest.mark.xfail(strict=True, reason="outreach.certification.services._months_ago clamps the day to 28 "
-                   "(day=min(day.day, 28)): on 2026-11-30 the 12-month zero-case period starts on 2025-11-28, "
-                   "so a case of 2025-11-29 (12 months and a day earlier) still makes the village ineligible")
 def test_zero_case_period_is_exactly_the_months(client, user, monkeypatch):
+    """Twelve calendar months back from 2026-11-30 is 2025-11-30; a shorter month clamps to its last day."""
     put_criteria(client)
     freeze(monkeypatch, date(2026, 11, 30))
-    record_case(client, user("pol"), V, date(2025, 11, 29))
+    record_case(client, user("pol"), V, date(2025, 11, 29))  # twelve months and a day earlier
     assert evaluation(client, V)["criteria"][0]["value"] == 0
+    record_case(client, user("pol"), V, date(2025, 11, 30))  # exactly twelve months earlier: counts
+    assert evaluation(client, V)["criteria"][0]["value"] == 1
+    put_criteria(client, zero_case_months=9)  # 2026-02-30 does not exist: the period starts on 2026-02-28
+    record_case(client, user("pol"), V2, date(2026, 2, 27))
+    assert evaluation(client, V2)["criteria"][0]["value"] == 0
+    record_case(client, user("pol"), V2, date(2026, 2, 28))
+    assert evaluation(client, V2)["criteria"][0]["value"] == 1
 
 
 def test_evaluation_not_found(client, user):

@@ -614,10 +614,11 @@ def test_acknowledging_or_calling_is_not_a_visit(client, police, field):
     "store_visits (other visited_at) whose result is ignored: the revisit is silently not counted as a visit"))
 def test_each_meeting_of_a_revisit_counts_as_a_visit(client, police, field):
     warning = new_warning(client, police, field)
-    post_event(client, field.headers, warning["id"], "met", at=datetime.now(UTC) - timedelta(days=2))
-    post_event(client, field.headers, warning["id"], "outcome", outcome="refused",
-               at=datetime.now(UTC) - timedelta(days=2, minutes=-5))
-    post_event(client, field.headers, warning["id"], "met", at=datetime.now(UTC) - timedelta(minutes=5))
+    created = ts(warning["created_at"]).replace(microsecond=0)
+    post_event(client, field.headers, warning["id"], "met", at=created + timedelta(seconds=5))
+    post_event(client, field.headers, warning["id"], "outcome", outcome="refused", at=created + timedelta(seconds=10))
+    post_event(client, field.headers, warning["id"], "met", at=created + timedelta(seconds=50))
+    assert detail(client, warning["id"])["status"] == "met"
     assert len(visits_of(field.household)) == 2
 
 
@@ -646,6 +647,26 @@ def test_a_grid_worker_sees_only_their_own_warnings(client, police, anonymous_cl
     assert_error(client.get(f"{API}/warnings/summary", headers=headers), 403)
     assert_error(client.get(f"{API}/me/warnings"), 403)  # an admin has no warnings of their own
     assert_error(anonymous_client.get(f"{API}/me/warnings"), 401)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "outreach/warnings/resources.py MyWarnings.get and services.get_warning() read warnings through the scoped ORM "
+    "session, so a grid worker embedded (liaison, allowed in any cell of their county) in a cell of another village "
+    "than the one their account is scoped to is routed warnings that GET /me/warnings does not list and "
+    "GET /warnings/{id} and POST /warnings/{id}/events answer 404 for; the worklist (raw SQL by member) does show "
+    "them that cell"))
+def test_a_member_embedded_in_another_village_sees_and_acts_on_their_warnings(client, police):
+    member = free_members(VILLAGE_3, 1)[0]
+    assign(client, member, CELL, "liaison")
+    make_user("gw_away", "grid_worker", VILLAGE_3, member)
+    headers = auth("gw_away")
+    worklist = client.get(f"{API}/me/worklist", headers=headers)
+    assert CELL in [cell["code"] for cell in worklist.get_json()["cells"]]
+    warning = post_warning(client, police, household_id=household_of(CELL))
+    assert warning["assigned_member_id"] == member
+    listed = client.get(f"{API}/me/warnings", headers=headers)
+    assert [w["id"] for w in listed.get_json()] == [warning["id"]]
+    post_event(client, headers, warning["id"], "acknowledged")
 
 
 def test_my_warnings_open_first_by_deadline(client, police, field):

@@ -10,6 +10,7 @@ from core.errors import Invalid
 from core.extensions import db
 from core.geometry import to_db
 from core.scope import in_scope
+from grids import queries as territory_queries
 from grids import services as territory
 from grids.accounts import audit
 from grids.models import code_prefix
@@ -30,7 +31,7 @@ def create_case(data: dict[str, Any], actor: str | None) -> Case:
             raise Invalid(errors={"json": {"village_code": [f"The location is in village {village_code}."]}})
     else:
         village_code = data["village_code"]
-    region = territory.get_region(village_code) if in_scope(db.session, village_code) else None
+    region = territory_queries.region_by_code(village_code) if in_scope(db.session, village_code) else None
     if region is None or region.level != "village":
         raise Invalid(errors={"json": {"village_code": ["Unknown village, or outside your scope."]}})
     if data["occurred_on"] > today():
