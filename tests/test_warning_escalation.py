@@ -223,10 +223,6 @@ def test_cli_without_now_uses_the_clock(app):
     assert state(warning).escalation_level == 1
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "outreach/warnings/cli.py escalate_command: datetime.fromisoformat(now_text) is not guarded, so a malformed "
-    "--now ends in an uncaught ValueError (exit code 1, traceback) instead of click's usage error (exit code 2) "
-    "like the naive time"))
 def test_cli_rejects_a_malformed_time_as_a_usage_error(app):
     result = app.test_cli_runner().invoke(args=["warnings", "escalate", "--now", "next tuesday"])
     assert result.exit_code == 2, result.output

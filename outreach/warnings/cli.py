@@ -15,7 +15,10 @@ warnings_cli = AppGroup("warnings", help="Fund-warning dispatch.")
 @click.option("--now", "now_text", default=None, help="ISO time with offset to run as (tests, replays).")
 def escalate_command(now_text: str | None) -> None:
     """Escalate every warning past its deadline one level up."""
-    now = datetime.fromisoformat(now_text) if now_text else None
+    try:
+        now = datetime.fromisoformat(now_text) if now_text else None
+    except ValueError as error:
+        raise click.BadParameter("not an ISO time, e.g. 2026-11-28T10:00:00+08:00", param_hint="--now") from error
     if now is not None and now.tzinfo is None:
         raise click.BadParameter("give an offset, e.g. 2026-11-28T10:00:00+08:00", param_hint="--now")
     moved = services.escalate(now)

@@ -120,14 +120,16 @@ def warnings_select(prefix: str | None, status: str | None, level: str | None, o
         statement = statement.where(FundWarning.level == level)
     if overdue_at is not None:
         statement = statement.where(FundWarning.status != "closed", FundWarning.deadline < overdue_at)
-    if member_id is not None:
-        statement = statement.where(FundWarning.assigned_member_id == member_id)
+    if member_id is not None:  # a member's own warnings, wherever their cells are
+        statement = statement.where(FundWarning.assigned_member_id == member_id).execution_options(unscoped=True)
     return statement
 
 
-def warning_by_id(warning_id: int, lock: bool = False) -> FundWarning | None:
-    """One warning in scope."""
+def warning_by_id(warning_id: int, lock: bool = False, unscoped: bool = False) -> FundWarning | None:
+    """One warning in scope (``unscoped`` for a member's own warnings, wherever they are)."""
     statement = select(FundWarning).where(FundWarning.id == warning_id)
+    if unscoped:
+        statement = statement.execution_options(unscoped=True)
     if lock:
         statement = statement.with_for_update()
     return db.session.scalar(statement)

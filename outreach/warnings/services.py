@@ -45,6 +45,10 @@ def create_warnings(items: list[dict[str, Any]], actor: str | None,
     """Create warnings (idempotent on external_ref), routed set-wise; (warning, created) per item."""
     now = now or datetime.now(UTC)
     existing = queries.existing_by_refs([item["external_ref"] for item in items])
+    prefix = scope_prefix(db.session)
+    for warning in existing.values():
+        if prefix and not warning.village_code.startswith(prefix):  # never reveal another scope's warning
+            raise Conflict(_l("This external reference is already used."), rule="external_ref_taken")
     known_before = set(existing)
     households = queries.households_for_warnings(
         [item["household_id"] for item in items if item.get("household_id")])
@@ -52,7 +56,6 @@ def create_warnings(items: list[dict[str, Any]], actor: str | None,
     points = [item for item in fresh if not item.get("household_id")]
     placed = dict(zip((id(p) for p in points), visit_queries.place_points(
         [p["location"].x for p in points], [p["location"].y for p in points]), strict=True)) if points else {}
-    prefix = scope_prefix(db.session)
     rows, seen = [], set()
     for item in fresh:
         if item["external_ref"] in seen:
@@ -103,9 +106,10 @@ def escalate(now: datetime | None = None) -> int:
 
 
 def get_warning(warning_id: int, user, lock: bool = False) -> FundWarning:
-    """A warning in scope; a grid worker sees only the ones routed to them."""
-    warning = queries.warning_by_id(warning_id, lock=lock)
-    if warning is None or (user.role == "grid_worker" and warning.assigned_member_id != user.member_id):
+    """A warning in scope; a grid worker sees exactly the ones routed to them (wherever the cell is)."""
+    worker = user.role == "grid_worker"
+    warning = queries.warning_by_id(warning_id, lock=lock, unscoped=worker)
+    if warning is None or (worker and warning.assigned_member_id != user.member_id):
         raise NotFound(_l("FundWarning %(id)s was not found.", id=warning_id))
     return warning
 
@@ -137,7 +141,7 @@ def record_event(warning_id: int, data: dict[str, Any], user) -> tuple[WarningEv
     elif kind == "met":
         warning.status = "met"
         warning.met_at = at
-        _count_as_visit(warning, at, user)
+        _count_as_visit(warning, at, user, data["id"])
     elif kind == "outcome":
         outcome = data.get("outcome")
         if outcome is None:
@@ -164,7 +168,7 @@ def record_event(warning_id: int, data: dict[str, Any], user) -> tuple[WarningEv
     return event, True
 
 
-def _count_as_visit(warning: FundWarning, at: datetime, user) -> None:
+def _count_as_visit(warning: FundWarning, at: datetime, user, event_id: uuid.UUID) -> None:
     """A meeting at the door is a completed visit of the household (through the visit service)."""
     if warning.household_id is None or user.member_id is None:
         return
@@ -174,7 +178,8 @@ def _count_as_visit(warning: FundWarning, at: datetime, user) -> None:
                                {"h": warning.household_id}).one()
     topic = warning.reason if warning.reason in ("investment", "order_brushing", "loan", "gaming", "romance") \
         else "other"
-    item = {"id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"warning:{warning.id}:met")),
+    # One visit per meeting (a revisit meets again), stable for retries of the same event.
+    item = {"id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"warning:{warning.id}:met:{event_id}")),
             "household_id": warning.household_id, "grid_code": warning.grid_code, "visited_at": at.isoformat(),
             "outcome": "completed", "location": {"lon": point[0], "lat": point[1], "crs": "wgs84"},
             "topics": [topic], "notes": "fund warning"}
