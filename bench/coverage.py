@@ -44,7 +44,7 @@ def from_visit_table(start, end) -> dict[str, dict[str, int]]:
             from period group by village_code
         ), latest_app as (
             select distinct on (household_id) household_id, village_code, app_installed from visits
-            where app_installed is not null order by household_id, visited_at desc
+            where app_installed is not null order by household_id, visited_at desc, app_installed desc
         ), apps as (
             select village_code, count(*) filter (where app_installed) as app_installed from latest_app group by 1
         ), homes as (

@@ -29,9 +29,9 @@ def default_period(start: date | None, end: date | None, days: int = 30) -> tupl
     return start, end
 
 
-def band(coverage: float | None) -> str:
+def band(coverage: float | None, thresholds: tuple[float, float] | None = None) -> str:
     """red / amber / green for a coverage share (thresholds from the configuration)."""
-    red_below, amber_below = current_app.config["GRIDS_COVERAGE_BANDS"]
+    red_below, amber_below = thresholds or current_app.config["GRIDS_COVERAGE_BANDS"]
     if coverage is None or coverage < red_below:
         return "red"
     return "amber" if coverage < amber_below else "green"
@@ -59,6 +59,7 @@ def coverage_rows(region_code: str, by: str | None, start: date | None, end: dat
     counts = queries.visit_counts(prefix, by, start, end)
     installed = {key: apps for key, (_, apps) in cells.items()}
     length = queries.GROUP_LENGTH[by]
+    thresholds = current_app.config["GRIDS_COVERAGE_BANDS"]
     rows = []
     for code, name, households, vulnerable, cells in queries.group_rows(prefix, by):
         key = code[:length]
@@ -67,7 +68,7 @@ def coverage_rows(region_code: str, by: str | None, start: date | None, end: dat
         coverage = _ratio(households_visited, households)
         rows.append({
             "code": code, "name": name, "households": households, "households_visited": households_visited,
-            "coverage": coverage, "band": band(coverage), "vulnerable": vulnerable,
+            "coverage": coverage, "band": band(coverage, thresholds), "vulnerable": vulnerable,
             "vulnerable_visited": vulnerable_visited, "vulnerable_coverage": _ratio(vulnerable_visited, vulnerable),
             "app_installed": installed.get(key, 0), "app_install_rate": _ratio(installed.get(key, 0), households),
             "grids": cells, "grids_visited": cells_visited, "visits": visits, "flagged_visits": flagged,

@@ -158,7 +158,8 @@ class VillageDayCount(db.Model):
     """The same counters per village and day (what city-wide reports sum)."""
 
     __tablename__ = "village_day_counts"
-    __table_args__ = (Index("ix_village_day_counts_day", "day", "village_code"),)
+    __table_args__ = (Index("ix_village_day_counts_day", "day", "village_code",
+                            postgresql_include=["visits", "flagged"]),)
 
     village_code: Mapped[str] = mapped_column(String(12), primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
@@ -171,7 +172,8 @@ class LastCompletedCount(db.Model):
     """Households of a village whose latest completed visit fell on ``day`` (and how many vulnerable)."""
 
     __tablename__ = "last_completed_counts"
-    __table_args__ = (Index("ix_last_completed_counts_day", "day", "village_code"),)
+    __table_args__ = (Index("ix_last_completed_counts_day", "day", "village_code",
+                            postgresql_include=["households", "vulnerable"]),)
 
     village_code: Mapped[str] = mapped_column(String(12), primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)

@@ -273,8 +273,8 @@ def update_rollups() -> None:
             select county_code, household_id, min(village_code) as village_code, bool_or(vulnerable) as vulnerable,
                    max(visited_at) as last_visit_at,
                    max({day}) filter (where outcome = 'completed') as last_completed_on,
-                   (array_agg(app_installed order by visited_at desc) filter (where app_installed is not null))[1]
-                       as app_installed,
+                   (array_agg(app_installed order by visited_at desc, app_installed desc)
+                       filter (where app_installed is not null))[1] as app_installed,
                    max(visited_at) filter (where app_installed is not null) as app_recorded_at
             from sync_batch group by county_code, household_id
         ), before as (
@@ -284,7 +284,9 @@ def update_rollups() -> None:
             update household_coverage h set
                 last_visit_at = greatest(h.last_visit_at, b.last_visit_at),
                 last_completed_on = greatest(h.last_completed_on, b.last_completed_on),
-                app_installed = case when b.app_recorded_at >= coalesce(h.app_recorded_at, '-infinity')
+                -- the latest recorded status wins; at the very same instant, "installed" wins
+                app_installed = case when b.app_recorded_at > coalesce(h.app_recorded_at, '-infinity')
+                                          or (b.app_recorded_at = h.app_recorded_at and b.app_installed)
                                      then b.app_installed else h.app_installed end,
                 app_recorded_at = greatest(h.app_recorded_at, b.app_recorded_at),
                 changed_at = now()
