@@ -13,6 +13,7 @@ from typing import Any
 from flask import current_app, jsonify
 from flask_babel import lazy_gettext as _l
 from flask_smorest import Api
+from marshmallow import INCLUDE, Schema, fields
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -97,8 +98,25 @@ def error_response(status: int, message: Any = None, errors: dict | None = None,
     return response
 
 
+class GridsErrorSchema(Schema):
+    """The one error shape (flask-smorest's, plus what domain errors add)."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    code = fields.Integer(metadata={"description": "HTTP status code"})
+    status = fields.String(metadata={"description": "HTTP status name"})
+    message = fields.String(metadata={"description": "What went wrong, in zh-CN or en (Accept-Language)"})
+    errors = fields.Dict(metadata={"description": "Field errors, by location and field"})
+    rule = fields.String(metadata={"description": "The domain rule that was broken (409s)"})
+    criteria = fields.List(fields.Dict(), metadata={"description": "Failing certification criteria"})
+    database = fields.String(metadata={"description": "Database state (health)"})
+
+
 class GridsApi(Api):
     """flask-smorest Api whose HTTP errors carry translated messages."""
+
+    ERROR_SCHEMA = GridsErrorSchema
 
     def handle_http_exception(self, error: HTTPException):
         status = error.code or 500

@@ -26,7 +26,7 @@ class UserSchema(Schema):
     scope = fields.String(required=True, validate=validate.Regexp(REGION_CODE, error="Must be a 12-digit region code."))
     member_id = fields.Integer(allow_none=True, load_default=None)
     active = fields.Boolean(dump_only=True)
-    created_by = fields.String(dump_only=True)
+    created_by = fields.String(dump_only=True, allow_none=True)
     created_at = fields.DateTime(dump_only=True)
 
 

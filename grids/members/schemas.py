@@ -23,7 +23,7 @@ class MemberSchema(Schema):
     id = fields.Integer(dump_only=True)
     name = Text(required=True, validate=NAME)
     phone = fields.String(load_only=True, validate=_check_phone, allow_none=True)
-    phone_masked = fields.String(dump_only=True, data_key="phone")
+    phone_masked = fields.String(dump_only=True, data_key="phone", allow_none=True)
     kind = fields.String(required=True, validate=validate.OneOf(MEMBER_KINDS))
     village_code = fields.String(required=True, validate=validate.Regexp(REGION_CODE,
                                                                            error="Must be a 12-digit code."))
