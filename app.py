@@ -1,7 +1,6 @@
 """Application factory: ``create_app()`` is the only entry point; nothing runs at import."""
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from flask import Flask, has_request_context, request, send_from_directory
@@ -11,6 +10,7 @@ from config import load_config
 from core.converters import Id32Converter, Id64Converter
 from core.errors import GridsApi, error_response, register_error_handlers
 from core.extensions import babel, db, limiter, migrate
+from core.observability import configure_logging, configure_metrics
 from core.scope import install_scope_filter
 
 SUPPORTED_LOCALES = ("zh_CN", "en")
@@ -34,7 +34,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
     app.config.update(load_config(config))
     app.json.ensure_ascii = False  # Chinese names stay readable in responses
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(app)
 
     app.url_map.converters.update(id32=Id32Converter, id64=Id64Converter)
     db.init_app(app)
@@ -55,6 +55,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
     api.spec.options["security"] = [{"bearer": []}]
     register_error_handlers(app)
+    configure_metrics(app)
     _register_blueprints(api)
     _register_docs_assets(app)
     _register_operations(app)

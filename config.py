@@ -38,7 +38,11 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
             "pool_pre_ping": True,
             "pool_size": int(env.get("GRIDS_DB_POOL_SIZE", "5")),
             # Fail fast (and answer 503) rather than hang when the database is down.
-            "connect_args": {"connect_timeout": int(env.get("GRIDS_DB_CONNECT_TIMEOUT", "3"))},
+            "connect_args": {
+                "connect_timeout": int(env.get("GRIDS_DB_CONNECT_TIMEOUT", "3")),
+                # No request may hold the database longer than this (commands set their own).
+                "options": f"-c statement_timeout={int(env.get('GRIDS_DB_STATEMENT_TIMEOUT_MS', '30000'))}",
+            },
         },
         "SQLALCHEMY_RECORD_QUERIES": False,
         "MAX_CONTENT_LENGTH": int(env.get("GRIDS_MAX_BODY_BYTES", str(20 * 1024 * 1024))),
@@ -75,6 +79,9 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # each escalation step gets the level's meeting window again.
         "GRIDS_WARNING_DEADLINES": json.loads(env.get("GRIDS_WARNING_DEADLINES",
                                                       json.dumps(DEFAULT_WARNING_DEADLINES))),
+        "GRIDS_LOG_FORMAT": env.get("GRIDS_LOG_FORMAT", "json"),
+        "GRIDS_LOG_LEVEL": env.get("GRIDS_LOG_LEVEL", "INFO"),
+        "GRIDS_SYNC_RATE_LIMIT": env.get("GRIDS_SYNC_RATE_LIMIT", "120 per minute"),
         "JSON_SORT_KEYS": False,
         # flask-smorest / OpenAPI
         "API_TITLE": "Grid outreach API",

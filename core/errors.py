@@ -14,6 +14,7 @@ from flask import current_app, jsonify
 from flask_babel import lazy_gettext as _l
 from flask_smorest import Api
 from marshmallow import INCLUDE, Schema, fields
+from psycopg.errors import QueryCanceled
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -156,6 +157,9 @@ def register_error_handlers(app) -> None:
     @app.errorhandler(OperationalError)
     def _database_unavailable(error: OperationalError):
         db.session.rollback()
+        if isinstance(error.orig, QueryCanceled):  # the statement timeout
+            log.error("statement timeout")
+            return error_response(503, _l("The request took too long and was stopped; try a smaller one."))
         log.error("database unavailable: %s", error.__class__.__name__)
         return error_response(503)
 

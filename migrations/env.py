@@ -1,6 +1,5 @@
 import logging
 import re
-from logging.config import fileConfig
 
 from alembic import context
 from flask import current_app
@@ -12,7 +11,8 @@ config = context.config
 
 # Interpret the config file for Python logging.
 # This line sets up loggers basically.
-fileConfig(config.config_file_name)
+# Logging is the application's (create_app configured it): alembic.ini's logging
+# sections would replace its handlers and disable its loggers.
 logger = logging.getLogger('alembic.env')
 
 

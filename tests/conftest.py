@@ -49,7 +49,10 @@ def _recreate_database(url: str) -> None:
 def app():
     url = _test_database_url()
     _recreate_database(url)
-    application = create_app({"SQLALCHEMY_DATABASE_URI": url, "TESTING": True})
+    # Limits per account and address are process-wide: tests that check them lower them.
+    application = create_app({"SQLALCHEMY_DATABASE_URI": url, "TESTING": True,
+                              "GRIDS_SYNC_RATE_LIMIT": "100000 per minute",
+                              "GRIDS_LOGIN_RATE_LIMIT": "100000 per minute"})
     with application.app_context():
         flask_migrate.upgrade()
         seed_ankang(scale=TEST_SCALE, seed=TEST_SEED)

@@ -1,10 +1,13 @@
 """HTTP endpoints of visits and the worker's worklist."""
 from __future__ import annotations
 
+from flask import current_app
 from flask.views import MethodView
 from flask_jwt_extended import current_user
 from flask_smorest import Blueprint
 
+from core.extensions import limiter
+from core.observability import count_sync_results
 from core.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, paginate_select
 from grids import services as territory
 from grids.accounts.roles import ADMINS, roles_allowed
@@ -19,6 +22,16 @@ from outreach.visits.schemas import (
 )
 
 blp = Blueprint("visits", __name__, url_prefix="/visits", description="Door-to-door visits")
+
+
+def _sync_limit() -> str:
+    return current_app.config["GRIDS_SYNC_RATE_LIMIT"]
+
+
+def _sync_key() -> str:
+    # Per account (the before-request hook has authenticated it): one phone, one budget.
+    return "sync:" + (current_user.username if current_user else "anonymous")
+
 worklist_blp = Blueprint("worklist", __name__, url_prefix="/me", description="A grid worker's worklist")
 READERS = (*ADMINS, "reviewer", "grid_worker")
 
@@ -39,13 +52,18 @@ class Worklist(MethodView):
 class VisitSync(MethodView):
     """Batch upload from a phone."""
 
+    decorators = [limiter.limit(_sync_limit, key_func=_sync_key, methods=["POST"])]
+
     @roles_allowed("grid_worker")
     @blp.arguments(SyncRequestSchema)
     @blp.response(200, SyncResponseSchema)
     @blp.alt_response(413, description="More than 500 visits in one request")
+    @blp.alt_response(429, description="Too many syncs from this account")
     def post(self, data):
         """Store up to 500 visits; each answers created, duplicate, conflict or rejected, with its flags."""
-        return {"results": services.sync_visits(current_user, data["visits"], data.get("sent_at"))}
+        results = services.sync_visits(current_user, data["visits"], data.get("sent_at"))
+        count_sync_results(current_app, results)
+        return {"results": results}
 
 
 @blp.route("")

@@ -1,0 +1,90 @@
+"""Metrics (Prometheus), structured JSON logs with a request id, and the sync outcome counter.
+
+Logs never carry request bodies, query strings or headers: only the method, the
+route (the URL rule, with placeholders), the status, the duration and the request
+id, so names, phone numbers and tokens cannot reach them.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+import uuid
+
+from flask import Flask, g, has_request_context, request
+from prometheus_client import CollectorRegistry, Counter
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_flask_exporter import PrometheusMetrics
+from pythonjsonlogger.json import JsonFormatter
+
+REQUEST_ID_HEADER = "X-Request-ID"
+
+
+def _install_record_factory() -> None:
+    """Every log record gets the current request's id (or "-"), whoever handles it."""
+    previous = logging.getLogRecordFactory()
+    if getattr(previous, "_grids", False):
+        return
+
+    def factory(*args, **kwargs):
+        record = previous(*args, **kwargs)
+        record.request_id = g.get("request_id", "-") if has_request_context() else "-"
+        return record
+
+    factory._grids = True
+    logging.setLogRecordFactory(factory)
+
+
+def configure_logging(app: Flask) -> None:
+    """One JSON line per record on stderr (plain text when GRIDS_LOG_FORMAT=text)."""
+    handler = logging.StreamHandler()
+    if app.config["GRIDS_LOG_FORMAT"] == "json":
+        handler.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+                                           rename_fields={"asctime": "time", "levelname": "level"}))
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"))
+    _install_record_factory()
+    root = logging.getLogger()
+    root.handlers = [h for h in root.handlers if not getattr(h, "_grids", False)]
+    handler._grids = True
+    root.addHandler(handler)
+    root.setLevel(app.config["GRIDS_LOG_LEVEL"])
+    access = logging.getLogger("grids.access")
+
+    @app.before_request
+    def _start():
+        incoming = request.headers.get(REQUEST_ID_HEADER, "")
+        g.request_id = incoming if 8 <= len(incoming) <= 64 and incoming.isalnum() else uuid.uuid4().hex
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def _finish(response):
+        response.headers[REQUEST_ID_HEADER] = g.get("request_id", "")
+        rule = request.url_rule.rule if request.url_rule else "unmatched"
+        access.info("request", extra={"method": request.method, "route": rule, "status": response.status_code,
+                                      "ms": round((time.perf_counter() - g.get("started", time.perf_counter()))
+                                                  * 1000, 1)})
+        return response
+
+
+def configure_metrics(app: Flask) -> None:
+    """/metrics with request counts and latencies per endpoint, and visit sync outcomes.
+
+    Each app gets its own registry (tests create several apps); under gunicorn set
+    PROMETHEUS_MULTIPROC_DIR so the workers' figures are added up.
+    """
+    registry = CollectorRegistry(auto_describe=True)
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        MultiProcessCollector(registry)
+    metrics = PrometheusMetrics(app, registry=registry, path="/metrics", group_by="endpoint",
+                                default_labels={"service": "grids"})
+    sync_results = Counter("grids_visit_sync_results_total", "Visits synced, by outcome", ["status"],
+                           registry=registry)
+    app.extensions["grids_metrics"] = {"metrics": metrics, "sync_results": sync_results}
+
+
+def count_sync_results(app: Flask, results: list[dict]) -> None:
+    """Add a sync's outcomes to the counter."""
+    counter = app.extensions["grids_metrics"]["sync_results"]
+    for result in results:
+        counter.labels(status=result["status"]).inc()

@@ -1,0 +1,103 @@
+"""Metrics, request ids, structured logs without personal data, and the request limits."""
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+
+from core.extensions import db
+from tests.helpers import auth, first_village, make_user
+
+SECRET_PHONE = "13987654321"
+SECRET_NAME = "欧阳秘密"
+
+
+@pytest.fixture
+def worker(app):
+    """A grid worker: the chief of a tier-3 cell, with one of its households."""
+    member, village, grid, household, lon, lat = db.session.execute(text("""
+        select a.member_id, m.village_code, a.grid_code, h.id, ST_X(h.location), ST_Y(h.location)
+        from assignments a join members m on m.id = a.member_id join households h on h.grid_code = a.grid_code
+        where a.role = 'chief' and a.valid_to is null and a.grid_code like '%-__-0_' and a.grid_code not like '%-00'
+          and m.village_code = left(a.grid_code, 12)
+        order by a.id limit 1
+    """)).one()
+    make_user("observed_worker", "grid_worker", village, member)
+    return {"headers": auth("observed_worker"), "grid": grid, "household": household, "lon": lon, "lat": lat}
+
+
+def visit(worker):
+    """One valid visit of the worker's household."""
+    return {"id": str(uuid.uuid4()), "household_id": worker["household"], "grid_code": worker["grid"],
+            "visited_at": datetime.now(UTC).isoformat(), "outcome": "completed",
+            "location": {"lon": worker["lon"], "lat": worker["lat"]}}
+
+
+def test_metrics_count_requests_and_sync_outcomes(client, worker):
+    client.get("/api/v1/regions?level=county")
+    client.post("/api/v1/visits/sync", json={"visits": [visit(worker), {"id": "bad"}]}, headers=worker["headers"])
+    body = client.get("/metrics").get_data(as_text=True)
+    assert "flask_http_request_duration_seconds" in body
+    assert 'endpoint="regions.Regions"' in body
+    assert 'grids_visit_sync_results_total{status="created"} 1.0' in body
+    assert 'grids_visit_sync_results_total{status="rejected"} 1.0' in body
+
+
+def test_every_response_carries_a_request_id(client):
+    generated = client.get("/api/v1/health").headers["X-Request-ID"]
+    assert len(generated) == 32
+    assert client.get("/api/v1/health", headers={"X-Request-ID": "abc12345phone"}).headers["X-Request-ID"] \
+        == "abc12345phone"
+    assert client.get("/api/v1/health", headers={"X-Request-ID": "a b"}).headers["X-Request-ID"] != "a b"
+
+
+def test_logs_are_json_lines_without_personal_data(app, client, anonymous_client, caplog, worker):
+    caplog.set_level(logging.INFO)
+    tokens = anonymous_client.post("/api/v1/auth/token", json={"username": "admin", "password": "wrong-password"})
+    assert tokens.status_code == 401
+    client.post("/api/v1/members", json={"name": SECRET_NAME, "phone": SECRET_PHONE, "kind": "party_member",
+                                         "village_code": first_village("610902")})
+    item = visit(worker) | {"notes": f"{SECRET_NAME} {SECRET_PHONE}"}
+    client.post("/api/v1/visits/sync", json={"visits": [item]}, headers=worker["headers"])
+    access = [r for r in caplog.records if r.name == "grids.access"]
+    assert {r.route for r in access} >= {"/api/v1/auth/token", "/api/v1/members", "/api/v1/visits/sync"}
+    assert all(r.request_id != "-" for r in access)
+    formatter = next(h for h in logging.getLogger().handlers if getattr(h, "_grids", False)).formatter
+    line = json.loads(formatter.format(access[-1]))
+    assert {"time", "level", "name", "message", "request_id", "route", "status", "ms"} <= set(line)
+    everything = caplog.text + "".join(formatter.format(r) for r in caplog.records)
+    for secret in (SECRET_PHONE, SECRET_NAME, "wrong-password", worker["headers"]["Authorization"][7:]):
+        assert secret not in everything
+
+
+def test_sync_is_rate_limited_per_account(app, client, worker, monkeypatch):
+    monkeypatch.setitem(app.config, "GRIDS_SYNC_RATE_LIMIT", "2 per minute")
+    statuses = [client.post("/api/v1/visits/sync", json={"visits": [visit(worker)]},
+                            headers=worker["headers"]).status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    limited = client.post("/api/v1/visits/sync", json={"visits": []}, headers=worker["headers"]).get_json()
+    assert limited["code"] == 429 and limited["message"]
+
+
+def test_statement_timeout_is_set_and_answers_503(app):
+    assert db.session.execute(text("show statement_timeout")).scalar() == "30s"
+    with app.test_request_context():
+        db.session.execute(text("set local statement_timeout = 50"))
+        with pytest.raises(OperationalError) as caught:
+            db.session.execute(text("select pg_sleep(2)"))
+        handler = app.error_handler_spec[None][None][OperationalError]
+        response = handler(caught.value)
+        assert response.status_code == 503
+        assert "took too long" in response.get_json()["message"]
+
+
+def test_oversized_body_is_413(client, app, monkeypatch):
+    monkeypatch.setitem(app.config, "MAX_CONTENT_LENGTH", 1000)
+    response = client.post("/api/v1/households/import", data="lon,lat\n" + "109.0,32.7\n" * 200,
+                           headers={"Content-Type": "text/csv"})
+    assert response.status_code == 413 and response.get_json()["code"] == 413
