@@ -8,7 +8,7 @@ PORT ?= 5000
 WORKERS ?= 2
 export FLASK_APP := app:create_app
 
-.PHONY: run test fuzz serve db db-stop migrate seed translations lint bench-seed clean-db
+.PHONY: run test fuzz crash load serve db db-stop migrate seed translations lint bench-seed clean-db
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,10 @@ test: translations db
 # A longer schemathesis run over every operation (make test runs a few examples each).
 fuzz: translations db
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-200} $(BIN)/pytest tests/test_fuzz.py
+
+# Kill a gunicorn worker and PostgreSQL while phones sync; check nothing acknowledged is lost.
+crash: translations db
+	$(BIN)/python load/crash.py
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
