@@ -52,6 +52,11 @@ fuzz: translations db
 crash: translations db
 	$(BIN)/python load/crash.py
 
+# Simulated phones and supervisors against gunicorn; figures go to docs/load.md.
+load: translations db
+	$(BIN)/pip install -q -e '.[dev,load]'
+	$(BIN)/python load/run.py
+
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 
