@@ -10,8 +10,12 @@ simply not found (404).  Raw SQL must call :func:`scope_prefix` itself.
 """
 from __future__ import annotations
 
+from functools import cache
+
 from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
+
+from core.extensions import Base
 
 SCOPE_KEY = "scope_prefix"
 # Execution options of a statement that rules need to see whole (capacities, one chief per cell).
@@ -43,10 +47,10 @@ def in_scope(session: Session, region_code: str | None) -> bool:
     return prefix is None or (region_code is not None and region_code.startswith(prefix))
 
 
-def _scoped_classes() -> list[type]:
-    from core.extensions import Base
-
-    return [mapper.class_ for mapper in Base.registry.mappers if issubclass(mapper.class_, Scoped)]
+@cache
+def _scoped_classes() -> tuple[type, ...]:
+    """The mapped classes that mix in Scoped (all are imported before the first query)."""
+    return tuple(mapper.class_ for mapper in Base.registry.mappers if issubclass(mapper.class_, Scoped))
 
 
 def _criteria(prefix: str) -> list:
