@@ -76,6 +76,7 @@ def _register_blueprints(api: GridsApi) -> None:
     from outreach.certification.resources import blp as certifications_blp
     from outreach.certification.resources import criteria_blp, fraud_free_blp, village_certification_blp
     from outreach.coverage.resources import blp as coverage_blp
+    from outreach.tiles.resources import blp as tiles_blp
     from outreach.visits.resources import blp as visits_blp
     from outreach.visits.resources import worklist_blp
     from outreach.warnings.resources import blp as warnings_blp
@@ -84,7 +85,8 @@ def _register_blueprints(api: GridsApi) -> None:
     for blueprint in (auth_blp, me_blp, users_blp, audit_blp, regions_blp, grids_blp, grid_assignments_blp,
                       members_blp, member_assignments_blp, households_blp, assignments_blp, plans_blp,
                       worklist_blp, visits_blp, coverage_blp, fraud_free_blp, cases_blp, region_cases_blp,
-                      criteria_blp, village_certification_blp, certifications_blp, warnings_blp, my_warnings_blp):
+                      criteria_blp, village_certification_blp, certifications_blp, warnings_blp, my_warnings_blp,
+                      tiles_blp):
         api.register_blueprint(blueprint, url_prefix="/api/v1" + blueprint.url_prefix)
 
 
