@@ -358,6 +358,7 @@ def watermark() -> datetime:
     return db.session.execute(text("""
         select least(now(), coalesce(min(xact_start), now())) from pg_stat_activity
         where datname = current_database() and xact_start is not null
+          and backend_type = 'client backend'  -- autovacuum never writes what a worklist shows
     """)).scalar()
 
 
