@@ -1,4 +1,5 @@
-"""Locust scenario: phones download worklists, go offline, sync batches (sometimes twice); supervisors read.
+"""Locust scenario: phones download worklists, go offline, sync batches (sometimes twice); supervisors read
+coverage, time series, map tiles and flagged visits.
 
 Accounts and tokens come from the file named by LOAD_USERS (written by load/run.py);
 every visit acknowledged as created is written to LOAD_ACKS when the run stops, so
@@ -98,6 +99,12 @@ class Supervisor(HttpUser):
     def timeseries(self):
         self.client.get("/api/v1/coverage/timeseries", params={"region": self.region, "interval": "week"},
                         name="/coverage/timeseries")
+
+    @task(2)
+    def tiles(self):
+        """Pan the map: a few z13 cell tiles around the middle of the city."""
+        x, y = 6574 + random.randint(-30, 30), 3301 + random.randint(-30, 30)
+        self.client.get(f"/api/v1/tiles/grids/13/{x}/{y}.pbf", name="/tiles/grids/13/{x}/{y}.pbf")
 
     @task(1)
     def flagged_visits(self):
