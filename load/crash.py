@@ -29,8 +29,8 @@ from common import bench_app  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
 from core.extensions import db  # noqa: E402
-from grids.accounts.services import create_user, tokens_for  # noqa: E402
 from grids.seed import seed_ankang  # noqa: E402
+from load.accounts import chief_phones  # noqa: E402
 
 PORT = int(os.environ.get("CRASH_PORT", "5059"))
 PHONES, BATCHES, PER_BATCH = 12, 25, 80
@@ -41,23 +41,10 @@ def prepare() -> tuple[list[dict], str]:
     app = bench_app("grids_crash", recreate=True)
     with app.app_context():
         seed_ankang(scale=0.05, seed=3)
-        rows = db.session.execute(text("""
-            select distinct on (a.member_id) a.member_id, m.village_code from assignments a
-            join members m on m.id = a.member_id join grids g on g.code = a.grid_code and g.tier = 3
-            where a.role = 'chief' and a.valid_to is null and m.village_code = g.village_code
-            order by a.member_id limit :n
-        """), {"n": PHONES}).all()
         phones = []
-        for member_id, village in rows:
-            user = create_user(None, {"username": f"crash_{member_id}", "password": "crash-password-1",
-                                      "role": "grid_worker", "scope": village, "member_id": member_id})
-            households = db.session.execute(text("""
-                select h.id, h.grid_code, ST_X(h.location), ST_Y(h.location) from households h
-                join assignments a on a.grid_code = h.grid_code and a.member_id = :m and a.valid_to is null
-                where h.village_code = :v
-            """), {"m": member_id, "v": village}).all()
-            token = tokens_for(user, with_refresh=False)["access_token"]
-            start = datetime.now(UTC) - timedelta(minutes=5)
+        start = datetime.now(UTC) - timedelta(minutes=5)
+        for phone in chief_phones(PHONES, "crash"):
+            households = phone["households"]
             batches = []
             for b in range(BATCHES):
                 batch = []
@@ -67,7 +54,7 @@ def prepare() -> tuple[list[dict], str]:
                                   "visited_at": (start - timedelta(minutes=7 * (b * PER_BATCH + k))).isoformat(),
                                   "outcome": "completed", "location": {"lon": lon, "lat": lat}})
                 batches.append(batch)
-            phones.append({"token": token, "batches": batches, "acknowledged": {}, "retries": 0})
+            phones.append({"token": phone["token"], "batches": batches, "acknowledged": {}, "retries": 0})
         url = db.engine.url.render_as_string(hide_password=False)
     return phones, url
 

@@ -28,6 +28,7 @@ from sqlalchemy import text  # noqa: E402
 from core.extensions import db  # noqa: E402
 from grids.accounts.services import create_user, tokens_for  # noqa: E402
 from grids.seed import seed_ankang  # noqa: E402
+from load.accounts import chief_phones  # noqa: E402
 
 PORT = int(os.environ.get("LOAD_PORT", "5061"))
 PHONES = int(os.environ.get("LOAD_PHONES", "300"))
@@ -41,23 +42,7 @@ def prepare() -> str:
     app = bench_app("grids_load", recreate=True)
     with app.app_context():
         seed_ankang(scale=0.1, seed=5)
-        rows = db.session.execute(text("""
-            select distinct on (a.member_id) a.member_id, m.village_code from assignments a
-            join members m on m.id = a.member_id join grids g on g.code = a.grid_code and g.tier = 3
-            where a.role = 'chief' and a.valid_to is null and m.village_code = g.village_code
-            order by a.member_id limit :n
-        """), {"n": PHONES}).all()
-        phones = []
-        for member_id, village in rows:
-            user = create_user(None, {"username": f"load_{member_id}", "password": "load-password-1",
-                                      "role": "grid_worker", "scope": village, "member_id": member_id})
-            households = db.session.execute(text("""
-                select h.id, h.grid_code, ST_X(h.location), ST_Y(h.location) from households h
-                join assignments a on a.grid_code = h.grid_code and a.member_id = :m and a.valid_to is null
-                where h.village_code = :v
-            """), {"m": member_id, "v": village}).all()
-            phones.append({"token": tokens_for(user, with_refresh=False)["access_token"],
-                           "households": [list(h) for h in households]})
+        phones = chief_phones(PHONES, "load")
         supervisors = []
         counties = db.session.execute(text("select code from regions where level = 'county' order by code")).scalars()
         for index, county in enumerate(list(counties)[:SUPERVISORS]):
