@@ -82,14 +82,27 @@ def insert_staged_households(lines: list[int]) -> int:
     return result.rowcount
 
 
+def place_points(lons: list[float], lats: list[float]) -> list[tuple[str, str] | None]:
+    """The tier-3 cell (code, village) covering each WGS84 point, or None; one spatial join (unscoped).
+
+    On a shared edge the lowest code wins, so a point always lands in one cell.
+    """
+    rows = db.session.execute(text("""
+        select p.i, c.code, c.village_code
+        from unnest(cast(:lons as float8[]), cast(:lats as float8[])) with ordinality as p(lon, lat, i)
+        left join lateral (
+            select code, village_code from grids
+            where tier = 3 and ST_Covers(boundary, ST_SetSRID(ST_MakePoint(p.lon, p.lat), 4326))
+            order by code limit 1
+        ) c on true
+        order by p.i
+    """), {"lons": lons, "lats": lats})
+    return [(row[1], row[2]) if row[1] else None for row in rows]
+
+
 def cell_covering(lon: float, lat: float) -> tuple[str, str] | None:
-    """(tier-3 code, village code) of the cell covering a WGS84 point, if any (unscoped)."""
-    row = db.session.execute(text("""
-        select code, village_code from grids
-        where tier = 3 and ST_Covers(boundary, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))
-        order by code limit 1
-    """), {"lon": lon, "lat": lat}).first()
-    return (row[0], row[1]) if row else None
+    """(tier-3 code, village code) of the cell covering one WGS84 point, if any (unscoped)."""
+    return place_points([lon], [lat])[0]
 
 
 def increment_household_rollups(grid_codes: list[str], counts: list[int], vulnerable: list[int]) -> None:

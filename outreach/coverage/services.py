@@ -41,6 +41,16 @@ def _ratio(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
+def _visited(prefix: str, by: str, start: date, end: date) -> tuple[dict, dict]:
+    """Per group: cell states, and (households, vulnerable, cells) visited in the period — from the
+    latest-day counters when the period reaches the latest visit day, else from the visit days."""
+    latest = queries.latest_completed_day()
+    cells = queries.cell_states(prefix, by, start)
+    if latest is None or end >= latest:
+        return cells, queries.visited_recent(prefix, by, start, cells)
+    return cells, queries.visited_between(prefix, by, start, end)
+
+
 def coverage_rows(region_code: str, by: str | None, start: date | None, end: date | None,
                   sort: str = "coverage") -> dict[str, Any]:
     """The coverage rows of every child of a region at level ``by`` for a local period."""
@@ -50,12 +60,7 @@ def coverage_rows(region_code: str, by: str | None, start: date | None, end: dat
         raise Invalid(errors={"query": {"by": [f"Must be a level below the region's ({region.level})."]}})
     start, end = default_period(start, end)
     prefix = code_prefix(region.code)
-    latest = queries.latest_completed_day()
-    cells = queries.cell_states(prefix, by, start)
-    if latest is None or end >= latest:
-        visited = queries.visited_recent(prefix, by, start, cells)
-    else:
-        visited = queries.visited_between(prefix, by, start, end)
+    cells, visited = _visited(prefix, by, start, end)
     counts = queries.visit_counts(prefix, by, start, end)
     installed = {key: apps for key, (_, apps) in cells.items()}
     length = queries.GROUP_LENGTH[by]
@@ -118,12 +123,7 @@ def village_figures(village_code: str, start: date, end: date) -> dict[str, int]
         return {"households": 0, "households_visited": 0, "vulnerable": 0, "vulnerable_visited": 0,
                 "app_installed": 0}
     _, _, households, vulnerable, _ = rows[0]
-    latest = queries.latest_completed_day()
-    cells = queries.cell_states(village_code, "village", start)
-    if latest is None or end >= latest:
-        visited = queries.visited_recent(village_code, "village", start, cells)
-    else:
-        visited = queries.visited_between(village_code, "village", start, end)
+    cells, visited = _visited(village_code, "village", start, end)
     households_visited, vulnerable_visited, _ = visited.get(village_code, (0, 0, 0))
     return {"households": households, "households_visited": households_visited, "vulnerable": vulnerable,
             "vulnerable_visited": vulnerable_visited, "app_installed": cells.get(village_code, (0, 0))[1]}

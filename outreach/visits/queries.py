@@ -42,21 +42,6 @@ def households_for_visits(ids: list[int], prefix: str | None) -> dict[int, tuple
     return {row[0]: (row[1], row[2], row[3]) for row in rows}
 
 
-def place_points(lons: list[float], lats: list[float]) -> list[tuple[str, str] | None]:
-    """The tier-3 cell (code, village) covering each WGS84 point, or None; one spatial join."""
-    rows = db.session.execute(text("""
-        select p.i, c.code, c.village_code
-        from unnest(cast(:lons as float8[]), cast(:lats as float8[])) with ordinality as p(lon, lat, i)
-        left join lateral (
-            select code, village_code from grids
-            where tier = 3 and ST_Covers(boundary, ST_SetSRID(ST_MakePoint(p.lon, p.lat), 4326))
-            order by code limit 1
-        ) c on true
-        order by p.i
-    """), {"lons": lons, "lats": lats})
-    return [(row[1], row[2]) if row[1] else None for row in rows]
-
-
 def members_visits_between(member_ids: list[int], start: datetime, end: datetime) -> list[tuple]:
     """(member, visited_at, lon, lat, household id, local day) of stored visits of members in a window."""
     return db.session.execute(text(f"""

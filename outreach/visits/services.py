@@ -169,7 +169,7 @@ def store_visits(items: list[Any], workers: list[tuple[int, str, str]], prefix: 
     known = queries.households_for_visits(
         sorted({d["household_id"] for d in parsed.values() if d["household_id"] is not None}), prefix)
     new_items = [i for i, d in parsed.items() if d["new_household"] is not None]
-    placements = queries.place_points([parsed[i]["new_household"]["location"].x for i in new_items],
+    placements = households.place_points([parsed[i]["new_household"]["location"].x for i in new_items],
                                       [parsed[i]["new_household"]["location"].y for i in new_items]) \
         if new_items else []
     placed = dict(zip(new_items, placements, strict=True))

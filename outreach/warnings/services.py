@@ -17,9 +17,9 @@ from core.extensions import db
 from core.personal_data import encrypt_phone, mask_phone, normalise_phone
 from core.scope import scope_prefix
 from grids import services as territory
+from grids.households import queries as household_queries
 from grids.models import code_prefix
 from outreach.coverage.services import NEXT_LEVEL
-from outreach.visits import queries as visit_queries
 from outreach.visits.services import store_visits
 from outreach.warnings import queries
 from outreach.warnings.models import FundWarning, WarningEvent
@@ -54,7 +54,7 @@ def create_warnings(items: list[dict[str, Any]], actor: str | None,
         [item["household_id"] for item in items if item.get("household_id")])
     fresh = [item for item in items if item["external_ref"] not in existing]
     points = [item for item in fresh if not item.get("household_id")]
-    placed = dict(zip((id(p) for p in points), visit_queries.place_points(
+    placed = dict(zip((id(p) for p in points), household_queries.place_points(
         [p["location"].x for p in points], [p["location"].y for p in points]), strict=True)) if points else {}
     rows, seen = [], set()
     for item in fresh:
