@@ -8,7 +8,8 @@ PORT ?= 5000
 WORKERS ?= 2
 export FLASK_APP := app:create_app
 
-.PHONY: run test fuzz crash load serve db db-stop migrate seed translations lint bench-seed clean-db
+.PHONY: run test fuzz crash load serve db db-stop migrate seed translations lint bench-seed clean-db dashboard \
+	test-tools
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +19,19 @@ $(BIN)/.installed: pyproject.toml
 
 translations: $(BIN)/.installed
 	$(BIN)/python scripts/translations.py compile
+
+# The dashboard's map library, from the npm registry (served by the app, never from a CDN).
+DASHBOARD_VENDOR := dashboard/node_modules/.installed
+$(DASHBOARD_VENDOR): dashboard/package.json dashboard/package-lock.json
+	$(PYTHON) scripts/system_tools.py npm
+	cd dashboard && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+dashboard: $(DASHBOARD_VENDOR)
+
+# Debian's chromium (browser test) and gdal-bin (ogrinfo reads the OGC API); root installs them.
+test-tools:
+	$(PYTHON) scripts/system_tools.py chromium cjk-font ogrinfo
 
 # Project-local PostgreSQL + PostGIS under var/ (skipped when DATABASE_URL is set).
 db:
@@ -33,15 +47,16 @@ seed: migrate
 	$(BIN)/flask seed ankang --if-empty
 	$(BIN)/flask seed certification --if-empty
 
-run: translations seed
-	@echo "Serving the API on http://$(HOST):$(PORT)/api/v1 — docs at http://$(HOST):$(PORT)/api/v1/docs"
+run: translations dashboard seed
+	@echo "Dashboard on http://$(HOST):$(PORT)/ — API on http://$(HOST):$(PORT)/api/v1 (docs at /api/v1/docs)," \
+	      "OGC API – Features on http://$(HOST):$(PORT)/ogc"
 	$(BIN)/gunicorn --workers $(WORKERS) --bind $(HOST):$(PORT) --access-logfile - 'app:create_app()'
 
 # Serve without migrating or seeding (production-style; the database must be ready).
-serve: translations
+serve: translations dashboard
 	$(BIN)/gunicorn --workers $(WORKERS) --bind $(HOST):$(PORT) --access-logfile - 'app:create_app()'
 
-test: translations db
+test: translations dashboard test-tools db
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # A longer schemathesis run over every operation (make test runs a few examples each).

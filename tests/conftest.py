@@ -3,6 +3,13 @@ scale; every test runs inside a transaction that is rolled back afterwards."""
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from types import SimpleNamespace
 
 import flask_migrate
 import psycopg
@@ -58,7 +65,70 @@ def app():
         seed_ankang(scale=TEST_SCALE, seed=TEST_SEED)
         ensure_admin(ADMIN_PASSWORD, application.config["GRIDS_CITY_CODE"])
         db.session.remove()
+        db.engine.dispose()  # a template copy needs the source database idle
+    _copy_database(url, _live_database_url(url))
     return application
+
+
+def _live_database_url(url: str) -> str:
+    parsed = make_url(url)
+    return parsed.set(database=f"{parsed.database}_live").render_as_string(hide_password=False)
+
+
+def _copy_database(source: str, target: str) -> None:
+    """Create ``target`` as a copy of the seeded ``source`` (for tests that need a real server)."""
+    source_name, parsed = make_url(source).database, make_url(target)
+    admin = parsed.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'drop database if exists "{parsed.database}" with (force)')
+        connection.execute(f'create database "{parsed.database}" template "{source_name}"')
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def live_server(app, tmp_path_factory):
+    """gunicorn serving the app on 127.0.0.1 against a copy of the seeded test database.
+
+    For clients that must speak real HTTP (a browser, GDAL).  The per-test rollback does
+    not reach it: what it writes stays in its own copy, never in the test database.
+    """
+    url = _live_database_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    port = _free_port()
+    root = Path(__file__).resolve().parent.parent
+    log = tmp_path_factory.mktemp("live_server") / "gunicorn.log"
+    env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": app.config["SECRET_KEY"],
+           "GRIDS_LOGIN_RATE_LIMIT": "100000 per minute", "GRIDS_LOG_FORMAT": "text"}
+    if app.config.get("GRIDS_PHONE_KEY"):
+        env["GRIDS_PHONE_KEY"] = app.config["GRIDS_PHONE_KEY"]
+    with open(log, "wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "--workers", "2", "--threads", "4", "--bind", f"127.0.0.1:{port}",
+             "--access-logfile", "-", "app:create_app()"],
+            cwd=root, env=env, stdout=output, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(base + "/api/v1/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the live server did not start; see {log}") from None
+                time.sleep(0.2)
+        yield SimpleNamespace(url=base, log=log, username="admin", password=ADMIN_PASSWORD)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 @pytest.fixture(autouse=True)

@@ -158,6 +158,16 @@ def test_filter_by_flag(client, history):
     assert listed(client, flag="future_time") == []
 
 
+def test_filter_by_any_flag(client, history):
+    flagged, unflagged = listed(client, flagged="true"), listed(client, flagged="false")
+    assert {"v3", "v4"} <= set(names(history, flagged))
+    assert not set(flagged) & set(unflagged)
+    assert sorted(flagged + unflagged) == sorted(listed(client))
+    for visit_id in flagged + unflagged:
+        flags = client.get(f"{API}/visits/{visit_id}").get_json()["flags"]
+        assert bool(flags) == (visit_id in flagged)
+
+
 def test_filter_by_outcome(client, history):
     assert names(history, listed(client, outcome="refused")) == ["v2"]
     assert names(history, listed(client, outcome="nobody_home")) == ["v3"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, select, text
+from sqlalchemy import Select, func, select, text
 from sqlalchemy.orm import undefer
 
 from core.extensions import db
@@ -309,7 +309,8 @@ def update_rollups() -> None:
 
 
 def visits_select(prefix: str | None, grid_code: str | None, member_id: int | None, start: datetime | None,
-                  end: datetime | None, flag: str | None, outcome: str | None) -> Select:
+                  end: datetime | None, flag: str | None, outcome: str | None,
+                  flagged: bool | None = None) -> Select:
     """Visits filtered for the list endpoint (newest first)."""
     statement = select(Visit).options(undefer(Visit.location)).order_by(Visit.visited_at.desc(), Visit.id)
     if prefix:
@@ -324,6 +325,9 @@ def visits_select(prefix: str | None, grid_code: str | None, member_id: int | No
         statement = statement.where(Visit.visited_at < end)
     if flag:
         statement = statement.where(Visit.flags.any(flag))
+    if flagged is not None:
+        has_flags = func.cardinality(Visit.flags) > 0
+        statement = statement.where(has_flags if flagged else ~has_flags)
     if outcome:
         statement = statement.where(Visit.outcome == outcome)
     return statement

@@ -115,6 +115,7 @@ class VisitQueryArgs(Schema):
     from_ = fields.Date(data_key="from", metadata={"description": "local date (Asia/Shanghai), inclusive"})
     to = fields.Date(metadata={"description": "local date (Asia/Shanghai), inclusive"})
     flag = fields.String(validate=validate.OneOf(FLAGS))
+    flagged = fields.Boolean(metadata={"description": "true: visits with any flag; false: visits with none"})
     outcome = fields.String(validate=validate.OneOf(OUTCOMES))
 
 

@@ -1,0 +1,563 @@
+/* The supervisors' dashboard: sign in, then coverage on a map of the caller's territory.
+ *
+ * Everything comes from the API with the caller's token, so what is drawn is what the
+ * caller's scope allows.  Geometry comes from the vector tiles; colours for the chosen
+ * period come from the coverage report and are set as feature state, so a new period
+ * re-colours the map without fetching a single tile again.
+ */
+"use strict";
+
+(function () {
+  const API = "/api/v1";
+  const CHILD = { city: "county", county: "township", township: "village", village: "grid" };
+  const READERS = ["city_admin", "county_admin", "township_supervisor", "village_admin", "reviewer"];
+  const BAND_COLOURS = { red: "#d7301f", amber: "#f2a81d", green: "#2ca25f" };
+  const NO_DATA = "#c9ced6";
+  const CELL_MIN_ZOOM = 12;  // cells are drawn everywhere from here on (tiles)
+  const FLAGGED_PAGE = 100;
+  const REFRESH_EVERY_MS = 10 * 60 * 1000;  // access tokens live 15 minutes
+
+  const state = {
+    lang: localStorage.getItem("grids.lang") || "zh",  // Chinese unless the user chose English
+    access: sessionStorage.getItem("grids.access"),
+    refresh: sessionStorage.getItem("grids.refresh"),
+    user: JSON.parse(sessionStorage.getItem("grids.user") || "null"),
+    trail: [], period: null, tab: "lagging", regions: new Map(), report: null,
+    coloured: { villages: new Set(), grids: new Set(), "village-cells": new Set() }, map: null, refreshTimer: null,
+  };
+  const $ = (id) => document.getElementById(id);
+
+  // --- text -------------------------------------------------------------------------
+
+  function t(key, vars) {
+    const text = (window.GRIDS_TEXT[state.lang] || {})[key] ?? window.GRIDS_TEXT.zh[key] ?? key;
+    return text.replace(/\{(\w+)\}/g, (_, name) => (vars && name in vars ? vars[name] : ""));
+  }
+
+  function applyLanguage() {
+    document.documentElement.lang = state.lang === "zh" ? "zh-CN" : "en";
+    document.title = t("title");
+    document.querySelectorAll("[data-i18n]").forEach((node) => { node.textContent = t(node.dataset.i18n); });
+    renderLegend();
+    if (state.user) {
+      $("who").textContent = t("signed_in_as", { user: state.user.username, role: state.user.role });
+    }
+  }
+
+  /** An element with attributes and children (text children are set as text, never as HTML). */
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    Object.entries(attrs || {}).forEach(([name, value]) => {
+      if (value === undefined || value === null || value === false) return;
+      if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
+      else if (name === "dataset") Object.assign(node.dataset, value);
+      else node.setAttribute(name, value === true ? "" : value);
+    });
+    children.flat().forEach((child) => {
+      if (child !== null && child !== undefined) node.append(child instanceof Node ? child : String(child));
+    });
+    return node;
+  }
+
+  const percent = (value) => (value === null || value === undefined ? "—" : `${(value * 100).toFixed(1)}%`);
+  const number = (value) => (value === null || value === undefined ? "—" : value.toLocaleString());
+
+  function bandChip(band) {
+    return el("span", { class: `chip band-${band || "none"}` }, t(`band_${band || "none"}`));
+  }
+
+  // --- API --------------------------------------------------------------------------
+
+  class ApiError extends Error {
+    constructor(status, message) { super(message); this.status = status; }
+  }
+
+  async function refreshAccess() {
+    if (!state.refresh) return false;
+    const response = await fetch(`${API}/auth/refresh`, {
+      method: "POST", headers: { Authorization: `Bearer ${state.refresh}`, "Accept-Language": acceptLanguage() },
+    });
+    if (!response.ok) return false;
+    const body = await response.json();
+    state.access = body.access_token;
+    sessionStorage.setItem("grids.access", state.access);
+    return true;
+  }
+
+  function acceptLanguage() { return state.lang === "zh" ? "zh-CN" : "en"; }
+
+  /** GET (or POST) under /api/v1 with the caller's token; one retry after refreshing it. */
+  async function api(path, { method = "GET", body, raw = false, retried = false } = {}) {
+    const headers = { Authorization: `Bearer ${state.access}`, "Accept-Language": acceptLanguage() };
+    if (body) headers["Content-Type"] = "application/json";
+    const response = await fetch(API + path, { method, headers, body: body ? JSON.stringify(body) : undefined });
+    if (response.status === 401 && !retried && await refreshAccess()) {
+      return api(path, { method, body, raw, retried: true });
+    }
+    if (response.status === 401) { signOut(); throw new ApiError(401, t("load_failed")); }
+    if (!response.ok) {
+      let message = t("load_failed");
+      try { message = (await response.json()).message || message; } catch (_) { /* not JSON */ }
+      throw new ApiError(response.status, message);
+    }
+    return raw ? response : response.json();
+  }
+
+  function query(params) {
+    const search = new URLSearchParams();
+    Object.entries(params).forEach(([key, value]) => { if (value !== undefined && value !== null) search.set(key, value); });
+    return search.toString();
+  }
+
+  // --- sign-in ----------------------------------------------------------------------
+
+  async function signIn(event) {
+    event.preventDefault();
+    $("signin-error").textContent = "";
+    const response = await fetch(`${API}/auth/token`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "Accept-Language": acceptLanguage() },
+      body: JSON.stringify({ username: $("username").value.trim(), password: $("password").value }),
+    });
+    if (!response.ok) {
+      $("signin-error").textContent = response.status === 401 ? t("bad_credentials")
+        : ((await response.json().catch(() => ({}))).message || t("load_failed"));
+      return;
+    }
+    const body = await response.json();
+    if (!READERS.includes(body.user.role)) { $("signin-error").textContent = t("not_supervisor"); return; }
+    state.access = body.access_token;
+    state.refresh = body.refresh_token;
+    state.user = body.user;
+    sessionStorage.setItem("grids.access", state.access);
+    sessionStorage.setItem("grids.refresh", state.refresh);
+    sessionStorage.setItem("grids.user", JSON.stringify(state.user));
+    $("password").value = "";
+    start();
+  }
+
+  function signOut() {
+    ["grids.access", "grids.refresh", "grids.user"].forEach((key) => sessionStorage.removeItem(key));
+    Object.assign(state, { access: null, refresh: null, user: null, trail: [] });
+    clearInterval(state.refreshTimer);
+    if (state.map) { state.map.remove(); state.map = null; }
+    $("dashboard-view").hidden = true;
+    $("signout").hidden = true;
+    $("signin-view").hidden = false;
+    $("who").textContent = "";
+    document.body.dataset.state = "signed-out";
+  }
+
+  // --- regions and the trail --------------------------------------------------------
+
+  async function region(code) {
+    if (!state.regions.has(code)) {
+      const feature = await api(`/regions/${code}?f=geojson`);
+      state.regions.set(code, { ...feature.properties, code, geometry: feature.geometry });
+    }
+    return state.regions.get(code);
+  }
+
+  /** The chain of regions from the caller's scope down to ``code``. */
+  async function trailTo(code) {
+    const chain = [await region(code)];
+    while (chain[0].code !== state.user.scope && chain[0].parent_code) {
+      chain.unshift(await region(chain[0].parent_code));
+    }
+    return chain;
+  }
+
+  const current = () => state.trail[state.trail.length - 1];
+
+  function renderBreadcrumbs() {
+    const nav = $("breadcrumbs");
+    nav.replaceChildren();
+    state.trail.forEach((item, index) => {
+      if (index) nav.append(el("span", { class: "sep" }, "›"));
+      const last = index === state.trail.length - 1;
+      nav.append(last
+        ? el("span", { class: "crumb current", dataset: { code: item.code } }, item.name)
+        : el("a", { href: `#${item.code}`, class: "crumb", dataset: { code: item.code } }, item.name));
+    });
+  }
+
+  function bounds(geometry) {
+    let minX = Infinity; let minY = Infinity; let maxX = -Infinity; let maxY = -Infinity;
+    const walk = (coords) => {
+      if (typeof coords[0] === "number") {
+        minX = Math.min(minX, coords[0]); maxX = Math.max(maxX, coords[0]);
+        minY = Math.min(minY, coords[1]); maxY = Math.max(maxY, coords[1]);
+      } else coords.forEach(walk);
+    };
+    walk(geometry.coordinates);
+    return [[minX, minY], [maxX, maxY]];
+  }
+
+  /** Show ``code``: breadcrumbs, map extent, colours and the three panels. */
+  async function open(code) {
+    document.body.dataset.state = "loading";
+    setStatus(t("loading"));
+    try {
+      state.trail = await trailTo(code);
+      if (location.hash !== `#${code}`) history.replaceState(null, "", `#${code}`);
+      renderBreadcrumbs();
+      const here = current();
+      state.map.getSource("focus").setData({ type: "Feature", geometry: here.geometry, properties: {} });
+      state.map.fitBounds(bounds(here.geometry), { padding: 30, duration: 0 });
+      await Promise.all([colourCells(), renderTab()]);
+      document.body.dataset.region = here.code;
+      document.body.dataset.level = here.level;
+      setStatus("");
+      document.body.dataset.state = "ready";
+    } catch (error) {
+      setStatus(error.message || t("load_failed"));
+      document.body.dataset.state = "error";
+    }
+  }
+
+  function setStatus(message) { $("status").textContent = message; }
+
+  // --- colours ----------------------------------------------------------------------
+
+  function setBands(source, rows) {
+    const map = state.map;
+    const sourceLayer = source === "village-cells" ? undefined : source;  // GeoJSON sources have no layers
+    state.coloured[source].forEach((code) => map.removeFeatureState({ source, sourceLayer, id: code }));
+    state.coloured[source] = new Set(rows.map((row) => row.code));
+    rows.forEach((row) => map.setFeatureState({ source, sourceLayer, id: row.code },
+      { band: row.households ? row.band : "none", coverage: row.coverage }));
+  }
+
+  /** Every village in the caller's scope, coloured by its band in the period. */
+  async function colourVillages() {
+    const rows = await api(`/coverage?${query({ region: state.user.scope, by: "village", ...periodParams() })}`);
+    setBands("villages", rows);
+  }
+
+  /** The cells of the township or village shown.
+   *
+   * Tiles draw cells everywhere from zoom 12; the village shown also gets its own cells as
+   * GeoJSON, so they are drawn at whatever zoom it fits in (a large rural village may not
+   * fit at 12).
+   */
+  async function colourCells() {
+    const here = current();
+    const cellsSource = state.map.getSource("village-cells");
+    if (here.level !== "township" && here.level !== "village") {
+      setBands("grids", []);
+      setBands("village-cells", []);
+      cellsSource.setData({ type: "FeatureCollection", features: [] });
+      return;
+    }
+    const [rows, cells] = await Promise.all([
+      api(`/coverage?${query({ region: here.code, by: "grid", ...periodParams() })}`),
+      here.level === "village" ? api(`/grids?${query({ region: here.code, tier: 3, f: "geojson", page_size: 1000 })}`)
+        : Promise.resolve({ type: "FeatureCollection", features: [] }),
+    ]);
+    cellsSource.setData(cells);
+    setBands("grids", rows);
+    setBands("village-cells", here.level === "village" ? rows : []);
+  }
+
+  function renderLegend() {
+    const legend = $("legend");
+    if (!legend) return;
+    legend.replaceChildren(...["red", "amber", "green", "none"].map((band) =>
+      el("span", { class: "legend-item" },
+        el("i", { style: `background:${BAND_COLOURS[band] || NO_DATA}` }), t(`band_${band}`))));
+  }
+
+  // --- panels -----------------------------------------------------------------------
+
+  function periodParams() { return { from: state.period.from, to: state.period.to }; }
+
+  async function renderTab() {
+    document.querySelectorAll(".tabs button").forEach((button) =>
+      button.classList.toggle("active", button.dataset.tab === state.tab));
+    ["lagging", "flagged", "certification"].forEach((tab) => { $(`tab-${tab}`).hidden = tab !== state.tab; });
+    if (state.tab === "lagging") await renderLagging();
+    else if (state.tab === "flagged") await renderFlagged();
+    else await renderCertification();
+  }
+
+  /** Child regions (or cells) of the region shown, lowest coverage first. */
+  async function renderLagging() {
+    const here = current();
+    const by = CHILD[here.level];
+    const [rows, statuses] = await Promise.all([
+      api(`/coverage?${query({ region: here.code, by, ...periodParams() })}`),
+      by === "village" ? certificationStatuses(here.code) : Promise.resolve(null),
+    ]);
+    state.report = { region: here.code, by, rows };
+    const head = el("tr", {}, el("th", {}, t(by)), el("th", { class: "num" }, t("households")),
+      el("th", { class: "num" }, t("visited")), el("th", { class: "num" }, t("coverage")), el("th", {}, t("band")),
+      el("th", { class: "num" }, t("flagged_visits")), statuses ? el("th", {}, t("certification")) : null);
+    const body = rows.map((row) => el("tr", {
+      class: by === "grid" ? "row" : "row drill", dataset: { code: row.code },
+      onclick: by === "grid" ? () => highlightCell(row.code) : () => open(row.code),
+    },
+    el("td", {}, row.name || row.code), el("td", { class: "num" }, number(row.households)),
+    el("td", { class: "num" }, number(row.households_visited)), el("td", { class: "num" }, percent(row.coverage)),
+    el("td", {}, bandChip(row.households ? row.band : null)), el("td", { class: "num" }, number(row.flagged_visits)),
+    statuses ? el("td", {}, t(`status_${statuses.get(row.code) || "none"}`)) : null));
+    $("lagging").replaceChildren(el("thead", {}, head), el("tbody", {}, body.length ? body
+      : el("tr", {}, el("td", { colspan: 7 }, t("no_rows")))));
+    const total = rows.reduce((sum, row) => ({ households: sum.households + row.households,
+      visited: sum.visited + row.households_visited }), { households: 0, visited: 0 });
+    $("summary").replaceChildren(el("strong", {}, current().name), " · ",
+      `${t("coverage")} ${percent(total.households ? total.visited / total.households : null)}`,
+      ` (${number(total.visited)} / ${number(total.households)})`);
+  }
+
+  /** The latest certification status of every village under ``code``. */
+  async function certificationStatuses(code) {
+    const statuses = new Map();
+    const items = await api(`/certifications?${query({ region: code, page_size: 1000 })}`);
+    items.sort((a, b) => a.id - b.id).forEach((item) => statuses.set(item.village_code, item.status));
+    return statuses;
+  }
+
+  async function renderFlagged() {
+    const here = current();
+    const response = await api(`/visits?${query({ region: here.code, flagged: "true", page_size: FLAGGED_PAGE,
+      ...periodParams() })}`, { raw: true });
+    const visits = await response.json();
+    const pagination = JSON.parse(response.headers.get("X-Pagination") || "{}");
+    const locale = state.lang === "zh" ? "zh-CN" : "en-GB";
+    const head = el("tr", {}, el("th", {}, t("visited_at")), el("th", {}, t("cell")), el("th", {}, t("outcome")),
+      el("th", {}, t("flags")));
+    const body = visits.map((visit) => el("tr", { class: "row", dataset: { id: visit.id },
+      onclick: () => highlightCell(visit.grid_code) },
+    el("td", {}, new Date(visit.visited_at).toLocaleString(locale, { timeZone: "Asia/Shanghai" })),
+    el("td", {}, visit.grid_code), el("td", {}, t(`outcome_${visit.outcome}`)),
+    el("td", {}, visit.flags.map((flag) => el("span", { class: "chip flag" }, t(`flag_${flag}`))))));
+    $("flagged").replaceChildren(el("thead", {}, head), el("tbody", {}, body.length ? body
+      : el("tr", {}, el("td", { colspan: 4 }, t("no_flagged")))));
+    if (pagination.total > visits.length) {
+      $("flagged").append(el("caption", {}, `${t("more_rows", { n: visits.length })} / ${number(pagination.total)}`));
+    }
+  }
+
+  async function renderCertification() {
+    const here = current();
+    const box = $("certification");
+    if (here.level === "village") {
+      const evaluation = await api(`/villages/${here.code}/certification`);
+      const status = evaluation.current ? evaluation.current.status : "none";
+      box.replaceChildren(
+        el("p", {}, el("strong", {}, t(`status_${status}`)),
+          evaluation.current && evaluation.current.valid_until ? ` → ${evaluation.current.valid_until}` : ""),
+        el("p", { class: evaluation.eligible ? "ok" : "warn" }, t(evaluation.eligible ? "eligible" : "not_eligible")),
+        el("table", { class: "rows" },
+          el("thead", {}, el("tr", {}, el("th", {}, t("criterion")), el("th", { class: "num" }, t("value")),
+            el("th", { class: "num" }, t("threshold")), el("th", {}, t("passed")))),
+          el("tbody", {}, evaluation.criteria.map((criterion) => {
+            const asShare = criterion.name !== "zero_cases";
+            return el("tr", {}, el("td", {}, t(`criterion_${criterion.name}`)),
+              el("td", { class: "num" }, asShare ? percent(criterion.value) : number(criterion.value)),
+              el("td", { class: "num" }, asShare ? percent(criterion.threshold) : number(criterion.threshold)),
+              el("td", {}, criterion.passed ? "✓" : "✗"));
+          }))));
+      return;
+    }
+    const share = await api(`/coverage/fraud-free?${query({ region: here.code })}`);
+    box.replaceChildren(
+      el("p", {}, `${t("fraud_free_share")}: `, el("strong", {}, percent(share.share)),
+        ` (${number(share.certified)} / ${number(share.villages)})`),
+      el("table", { class: "rows" },
+        el("thead", {}, el("tr", {}, el("th", {}, t("name")), el("th", { class: "num" }, t("certified_villages")),
+          el("th", { class: "num" }, t("fraud_free_share")))),
+        el("tbody", {}, (share.children || []).map((child) => el("tr", { class: "row drill", dataset: { code: child.code },
+          onclick: () => open(child.code) },
+        el("td", {}, child.name), el("td", { class: "num" }, `${number(child.certified)} / ${number(child.villages)}`),
+        el("td", { class: "num" }, percent(child.share)))))));
+  }
+
+  async function highlightCell(code) {
+    const feature = await api(`/grids/${code}?f=geojson`);
+    state.map.getSource("highlight").setData(feature);
+    state.map.fitBounds(bounds(feature.geometry), { padding: 80, maxZoom: 16, duration: 0 });
+  }
+
+  // --- downloads --------------------------------------------------------------------
+
+  async function download(format) {
+    const here = current();
+    const by = CHILD[here.level];
+    const response = await api(`/coverage?${query({ region: here.code, by, ...periodParams(), f: format })}`,
+      { raw: true });
+    const blob = await response.blob();
+    const disposition = response.headers.get("Content-Disposition") || "";
+    const match = /filename\*?=(?:UTF-8'')?"?([^";]+)"?/i.exec(disposition);
+    const name = match ? decodeURIComponent(match[1])
+      : `coverage-${here.code}-${by}-${state.period.from}-${state.period.to}.${format}`;
+    const link = el("a", { href: URL.createObjectURL(blob), download: name });
+    document.body.append(link);
+    link.click();
+    setTimeout(() => { URL.revokeObjectURL(link.href); link.remove(); }, 1000);
+  }
+
+  // --- map --------------------------------------------------------------------------
+
+  function fillColour() {
+    return ["match", ["coalesce", ["feature-state", "band"], "none"],
+      "red", BAND_COLOURS.red, "amber", BAND_COLOURS.amber, "green", BAND_COLOURS.green, NO_DATA];
+  }
+
+  function createMap() {
+    const origin = window.location.origin;
+    const empty = { type: "FeatureCollection", features: [] };
+    const map = new maplibregl.Map({
+      container: "map",
+      attributionControl: false,
+      // No base map from the internet: the grid polygons are the map.
+      style: {
+        version: 8,
+        sources: {
+          villages: { type: "vector", tiles: [`${origin}${API}/tiles/villages/{z}/{x}/{y}.pbf`], minzoom: 6,
+            maxzoom: 14, promoteId: "code" },
+          grids: { type: "vector", tiles: [`${origin}${API}/tiles/grids/{z}/{x}/{y}.pbf`], minzoom: CELL_MIN_ZOOM,
+            maxzoom: 15, promoteId: "code" },
+          focus: { type: "geojson", data: empty },
+          highlight: { type: "geojson", data: empty },
+          "village-cells": { type: "geojson", data: empty, promoteId: "code" },
+        },
+        layers: [
+          { id: "background", type: "background", paint: { "background-color": "#eef1f5" } },
+          { id: "villages-fill", type: "fill", source: "villages", "source-layer": "villages",
+            paint: { "fill-color": fillColour(), "fill-opacity": 0.75 } },
+          { id: "villages-line", type: "line", source: "villages", "source-layer": "villages",
+            paint: { "line-color": "#5b6472", "line-width": ["interpolate", ["linear"], ["zoom"], 8, 0.3, 13, 1.2] } },
+          { id: "cells-fill", type: "fill", source: "grids", "source-layer": "grids", minzoom: CELL_MIN_ZOOM,
+            filter: ["==", ["get", "tier"], 3],
+            // Cells of the township or village shown are coloured; the others only outlined.
+            paint: { "fill-color": fillColour(),
+              "fill-opacity": ["case", ["==", ["coalesce", ["feature-state", "band"], "none"], "none"], 0, 0.85] } },
+          { id: "cells-line", type: "line", source: "grids", "source-layer": "grids", minzoom: CELL_MIN_ZOOM,
+            filter: ["==", ["get", "tier"], 3], paint: { "line-color": "#ffffff", "line-width": 0.8 } },
+          { id: "village-cells-fill", type: "fill", source: "village-cells",
+            paint: { "fill-color": fillColour(), "fill-opacity": 0.85 } },
+          { id: "village-cells-line", type: "line", source: "village-cells",
+            paint: { "line-color": "#ffffff", "line-width": 0.8 } },
+          { id: "focus-line", type: "line", source: "focus", paint: { "line-color": "#1d2733", "line-width": 3 } },
+          { id: "highlight-line", type: "line", source: "highlight",
+            paint: { "line-color": "#1f5fd1", "line-width": 3, "line-dasharray": [2, 1] } },
+        ],
+      },
+      bounds: bounds(current().geometry),
+      fitBoundsOptions: { padding: 30 },
+      transformRequest: (url) => (url.startsWith(origin + API)
+        ? { url, headers: { Authorization: `Bearer ${state.access}` } } : { url }),
+    });
+    map.addControl(new maplibregl.NavigationControl({ showCompass: false }), "top-right");
+    map.addControl(new maplibregl.ScaleControl(), "bottom-left");
+    const popup = new maplibregl.Popup({ closeButton: false, closeOnClick: false });
+    map.on("mousemove", (event) => {
+      const [feature] = map.queryRenderedFeatures(event.point, { layers: ["village-cells-fill", "cells-fill", "villages-fill"] });
+      map.getCanvas().style.cursor = feature ? "pointer" : "";
+      if (!feature) { popup.remove(); return; }
+      const coverage = map.getFeatureState({ source: feature.source, sourceLayer: feature.sourceLayer,
+        id: feature.id }).coverage;
+      popup.setLngLat(event.lngLat).setDOMContent(el("div", {}, el("strong", {}, feature.properties.name || feature.id),
+        el("br"), `${t("households")} ${number(feature.properties.households)} · ${t("coverage")} ${percent(coverage)}`))
+        .addTo(map);
+    });
+    map.on("mouseout", () => popup.remove());
+    map.on("click", "villages-fill", (event) => {
+      if (map.queryRenderedFeatures(event.point, { layers: ["cells-fill", "village-cells-fill"] }).length) return;
+      const code = event.features[0].id;
+      if (code && code !== current().code) open(code);
+    });
+    map.on("click", "cells-fill", (event) => {
+      const village = event.features[0].id.slice(0, 12);
+      if (current().code !== village && /^\d{12}$/.test(village)) open(village);
+    });
+    return map;
+  }
+
+  // --- start ------------------------------------------------------------------------
+
+  function localToday() {
+    return new Intl.DateTimeFormat("en-CA", { timeZone: "Asia/Shanghai" }).format(new Date());
+  }
+
+  function defaultPeriod() {
+    const to = localToday();
+    const from = new Date(`${to}T00:00:00Z`);
+    from.setUTCDate(from.getUTCDate() - 29);
+    return { from: from.toISOString().slice(0, 10), to };
+  }
+
+  async function start() {
+    $("signin-view").hidden = true;
+    $("dashboard-view").hidden = false;
+    $("signout").hidden = false;
+    applyLanguage();
+    document.body.dataset.state = "loading";
+    state.period = state.period || defaultPeriod();
+    $("period-from").value = state.period.from;
+    $("period-to").value = state.period.to;
+    clearInterval(state.refreshTimer);
+    state.refreshTimer = setInterval(refreshAccess, REFRESH_EVERY_MS);
+    try {
+      const me = await api("/me");
+      state.user = { ...state.user, ...me };
+      const target = /^#\d{12}$/.test(location.hash) ? location.hash.slice(1) : state.user.scope;
+      state.trail = await trailTo(state.user.scope);
+      state.map = createMap();
+      await new Promise((resolve) => (state.map.loaded() ? resolve() : state.map.once("load", resolve)));
+      await colourVillages();
+      await open(target.startsWith(state.user.scope.replace(/0+$/, "")) ? target : state.user.scope);
+    } catch (error) {
+      setStatus(error.message || t("load_failed"));
+      document.body.dataset.state = "error";
+    }
+  }
+
+  async function changePeriod(event) {
+    event.preventDefault();
+    const from = $("period-from").value;
+    const to = $("period-to").value;
+    if (!from || !to || from > to) { setStatus(t("period_invalid")); return; }
+    state.period = { from, to };
+    document.body.dataset.state = "loading";
+    try {
+      await colourVillages();
+    } catch (error) {
+      setStatus(error.message);
+      document.body.dataset.state = "error";
+      return;
+    }
+    await open(current().code);
+  }
+
+  function wire() {
+    $("signin-form").addEventListener("submit", signIn);
+    $("signout").addEventListener("click", signOut);
+    $("language").addEventListener("click", () => {
+      state.lang = state.lang === "zh" ? "en" : "zh";
+      localStorage.setItem("grids.lang", state.lang);
+      applyLanguage();
+      if (state.user && state.trail.length) renderTab();
+    });
+    $("period-form").addEventListener("submit", changePeriod);
+    $("breadcrumbs").addEventListener("click", (event) => {
+      const code = event.target.dataset && event.target.dataset.code;
+      if (event.target.tagName === "A" && code) { event.preventDefault(); open(code); }
+    });
+    document.querySelectorAll(".tabs button").forEach((button) => button.addEventListener("click", async () => {
+      state.tab = button.dataset.tab;
+      document.body.dataset.state = "loading";
+      try { await renderTab(); document.body.dataset.state = "ready"; } catch (error) {
+        setStatus(error.message); document.body.dataset.state = "error";
+      }
+    }));
+    $("download-csv").addEventListener("click", () => download("csv").catch((error) => setStatus(error.message)));
+    $("download-xlsx").addEventListener("click", () => download("xlsx").catch((error) => setStatus(error.message)));
+  }
+
+  window.gridsDashboard = { state, open };
+  wire();
+  applyLanguage();
+  if (state.access && state.user) start(); else signOut();
+}());

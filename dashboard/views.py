@@ -1,0 +1,27 @@
+"""Serve the dashboard page, its own scripts and the map library installed from npm."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Blueprint, abort, render_template, send_from_directory
+
+HERE = Path(__file__).resolve().parent
+# Only the built files of each vendored package are served, never the rest of node_modules.
+VENDOR = {"maplibre-gl": HERE / "node_modules" / "maplibre-gl" / "dist"}
+
+blp = Blueprint("dashboard", __name__, static_folder="static", static_url_path="/dashboard/static",
+                template_folder="templates")
+
+
+@blp.get("/")
+def index():
+    """The dashboard page (it signs in by itself; the page holds no data)."""
+    return render_template("dashboard.html", vendor_ready=(VENDOR["maplibre-gl"] / "maplibre-gl.js").exists())
+
+
+@blp.get("/dashboard/vendor/<string:package>/<path:filename>")
+def vendor(package: str, filename: str):
+    """A file of a front-end package from npm (``make`` installs them into node_modules)."""
+    if package not in VENDOR:
+        abort(404)
+    return send_from_directory(VENDOR[package], filename, max_age=24 * 3600)

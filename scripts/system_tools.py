@@ -1,0 +1,65 @@
+#!/usr/bin/env python3
+"""Install the Debian packages the tests and the dashboard need, when they are missing.
+
+Stdlib only, so it runs before the virtual environment exists.  Usage:
+
+    system_tools.py npm chromium ogrinfo cjk-font
+
+Each argument is a command; the Debian package that provides it is installed with
+apt-get when the command is not on PATH.  Installing needs root (CI and sessions run
+as root); otherwise the missing commands are listed with the line that installs them
+and the script exits 0, so tests that need them skip rather than the build failing
+(``GRIDS_REQUIRE_TOOLS=1`` turns that into an error).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+PACKAGES = {
+    "npm": "npm",               # the dashboard's map library comes from the npm registry
+    "chromium": "chromium",     # the browser test drives Debian's chromium through Playwright
+    "ogrinfo": "gdal-bin",      # the OGC API test reads it with GDAL's OAPIF driver
+    "cjk-font": "fonts-wqy-microhei",  # so the browser test's screenshots show Chinese, not boxes
+}
+# Things that are not commands, and how to tell they are there.
+FILES = {"cjk-font": "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"}
+
+
+def _present(name: str) -> bool:
+    return os.path.exists(FILES[name]) if name in FILES else shutil.which(name) is not None
+
+
+def _say(message: str) -> None:
+    print(f"[system-tools] {message}", file=sys.stderr, flush=True)
+
+
+def ensure(commands: list[str]) -> int:
+    """Install the packages behind the missing ``commands``; 1 when some stay missing and are required."""
+    unknown = [c for c in commands if c not in PACKAGES]
+    if unknown:
+        _say("unknown commands: " + ", ".join(unknown))
+        return 2
+    missing = [c for c in commands if not _present(c)]
+    if not missing:
+        return 0
+    packages = sorted({PACKAGES[c] for c in missing})
+    install = ["apt-get", "install", "-y", "--no-install-recommends", *packages]
+    if os.geteuid() != 0:
+        _say("missing " + ", ".join(missing) + "; as root run: apt-get update && " + " ".join(install))
+        return 1 if os.environ.get("GRIDS_REQUIRE_TOOLS") == "1" else 0
+    _say("installing " + " ".join(packages) + " from Debian's packages ...")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env, stdout=subprocess.DEVNULL)
+    subprocess.run(install, check=True, env=env, stdout=subprocess.DEVNULL)
+    still = [c for c in missing if not _present(c)]
+    if still:
+        _say("still missing after installing: " + ", ".join(still))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(ensure(sys.argv[1:]))

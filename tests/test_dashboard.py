@@ -1,0 +1,238 @@
+"""The supervisors' dashboard, driven in Debian's headless Chromium through Playwright.
+
+The browser talks to a real gunicorn (the ``live_server`` fixture) over HTTP, exactly as
+a supervisor's browser would: it signs in, waits for the village polygons to be drawn
+from the vector tiles, drills into a county, a township (from the lagging list) and a
+village (by clicking it on the map), reads the panels and downloads the exports.
+Screenshots go to ``test-output/dashboard/``.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import urllib.request
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+OUTPUT = Path(os.environ.get("GRIDS_TEST_OUTPUT", Path(__file__).resolve().parent.parent / "test-output")) / "dashboard"
+# Debian's chromium as root in a sandbox with no network: the flags the machine notes ask for,
+# plus SwiftShader so WebGL (MapLibre) renders without a GPU.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--use-angle=swiftshader", "--enable-unsafe-swiftshader"]
+READY = "document.body.dataset.state === 'ready'"
+TILES_LOADED = "window.gridsDashboard.state.map && window.gridsDashboard.state.map.areTilesLoaded()"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("GRIDS_REQUIRE_TOOLS") == "1":
+            pytest.fail("chromium is required (scripts/system_tools.py chromium)")
+        pytest.skip("Debian's chromium is not installed")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser, live_server):
+    context = browser.new_context(viewport={"width": 1400, "height": 850}, accept_downloads=True,
+                                  base_url=live_server.url)
+    opened = context.new_page()
+    errors: list[str] = []
+    opened.on("pageerror", lambda error: errors.append(str(error)))
+    opened.errors = errors
+    yield opened
+    context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def _api(live_server, path: str, token: str | None = None, body: dict | None = None):
+    request = urllib.request.Request(live_server.url + "/api/v1" + path,
+                                     data=json.dumps(body).encode() if body is not None else None,
+                                     headers={"Content-Type": "application/json",
+                                              **({"Authorization": f"Bearer {token}"} if token else {})})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.load(response)
+
+
+def _admin_token(live_server) -> str:
+    return _api(live_server, "/auth/token", body={"username": live_server.username,
+                                                  "password": live_server.password})["access_token"]
+
+
+def _sign_in(page, username: str, password: str) -> None:
+    page.goto("/")
+    page.fill("#username", username)
+    page.fill("#password", password)
+    page.click("#signin-submit")
+
+
+def _wait_drawn(page) -> None:
+    page.wait_for_function(READY, timeout=30_000)
+    page.wait_for_function(TILES_LOADED, timeout=30_000)
+    # One more frame so what was loaded is also painted.
+    page.evaluate("new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)))")
+
+
+def _rendered_codes(page, layer: str) -> set[str]:
+    return set(page.evaluate(
+        f"window.gridsDashboard.state.map.queryRenderedFeatures({{layers: ['{layer}']}}).map((f) => f.id)"))
+
+
+def _shot(page, name: str) -> Path:
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    path = OUTPUT / f"{name}.png"
+    page.screenshot(path=str(path))
+    assert path.stat().st_size > 10_000
+    return path
+
+
+def test_the_page_and_the_map_library_are_served_without_a_cdn(anonymous_client):
+    page = anonymous_client.get("/")
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    html = page.get_data(as_text=True)
+    assert "/dashboard/vendor/maplibre-gl/maplibre-gl.js" in html
+    assert "https://" not in html and "http://" not in html  # nothing from the internet
+    library = anonymous_client.get("/dashboard/vendor/maplibre-gl/maplibre-gl.js")
+    assert library.status_code == 200 and len(library.get_data()) > 100_000
+    assert anonymous_client.get("/dashboard/static/dashboard.js").status_code == 200
+    assert anonymous_client.get("/dashboard/vendor/left-pad/index.js").status_code == 404
+    assert anonymous_client.get("/dashboard/vendor/maplibre-gl/../package.json").status_code == 404
+
+
+def test_a_supervisor_signs_in_drills_down_and_downloads(page, live_server):
+    token = _admin_token(live_server)
+    villages = _api(live_server, "/regions?level=village&page_size=1000", token)
+    village_total = len(villages)  # the test city has fewer than 1,000 villages
+    assert 0 < village_total < 1000
+
+    _sign_in(page, live_server.username, live_server.password)
+    _wait_drawn(page)
+    assert page.title() == "反诈网格督导台"  # Chinese first
+    assert page.get_attribute("body", "data-level") == "city"
+    drawn = _rendered_codes(page, "villages-fill")
+    assert drawn == {village["code"] for village in villages}, "every village of the city is drawn"
+    _shot(page, "1-city")
+
+    # County, then township, from the lagging list (lowest coverage first).
+    county_code = page.get_attribute("#lagging tbody tr.drill >> nth=0", "data-code")
+    page.click("#lagging tbody tr.drill >> nth=0")
+    page.wait_for_function(f"{READY} && document.body.dataset.region === '{county_code}'")
+    township_code = page.get_attribute("#lagging tbody tr.drill >> nth=0", "data-code")
+    page.click("#lagging tbody tr.drill >> nth=0")
+    page.wait_for_function(f"{READY} && document.body.dataset.region === '{township_code}'")
+    _wait_drawn(page)
+    township = _api(live_server, f"/regions/{township_code}", token)
+    county = _api(live_server, f"/regions/{county_code}", token)
+    crumbs = page.inner_text("#breadcrumbs")
+    assert county["name"] in crumbs and township["name"] in crumbs
+    listed = [row.get_attribute("data-code") for row in page.query_selector_all("#lagging tbody tr.drill")]
+    in_township = _api(live_server, f"/regions?parent={township_code}&page_size=1000", token)
+    assert sorted(listed) == sorted(region["code"] for region in in_township)
+    _shot(page, "2-township")
+
+    # The village: clicked on the map, at a point inside it.
+    village_code = listed[-1]
+    feature = _api(live_server, f"/regions/{village_code}?f=geojson", token)
+    lon, lat = _interior_point(feature["geometry"])
+    x, y = page.evaluate(f"(() => {{ const p = window.gridsDashboard.state.map.project([{lon}, {lat}]);"
+                         f" return [p.x, p.y]; }})()")
+    box = page.locator("#map").bounding_box()
+    page.mouse.click(box["x"] + x, box["y"] + y)
+    page.wait_for_function(f"{READY} && document.body.dataset.region === '{village_code}'")
+    _wait_drawn(page)
+    cells = {grid["code"] for grid in _api(live_server, f"/grids?region={village_code}&tier=3&page_size=1000", token)}
+    assert cells and _rendered_codes(page, "village-cells-fill") == cells, "the village's cells are drawn"
+    assert {row.get_attribute("data-code") for row in page.query_selector_all("#lagging tbody tr")} == cells
+    _shot(page, "3-village")
+
+    # Downloads of the village's cell report, in both formats.
+    with page.expect_download() as csv_download:
+        page.click("#download-csv")
+    text = Path(csv_download.value.path()).read_text(encoding="utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert {row["code"] for row in rows} == cells
+    with page.expect_download() as xlsx_download:
+        page.click("#download-xlsx")
+    assert xlsx_download.value.suggested_filename.endswith(".xlsx")
+    saved = OUTPUT / xlsx_download.value.suggested_filename
+    xlsx_download.value.save_as(saved)
+    sheet = openpyxl.load_workbook(saved).active
+    assert sheet.max_row == len(cells) + 1
+
+    # Flagged visits and certification panels answer for the village.
+    page.click("button[data-tab=flagged]")
+    page.wait_for_function(READY)
+    assert page.locator("#flagged tbody tr").count() >= 1
+    page.click("button[data-tab=certification]")
+    page.wait_for_function(READY)
+    criteria = page.locator("#certification tbody tr")
+    assert criteria.count() == 4
+    _shot(page, "4-certification")
+
+    # Back up through the breadcrumbs, and English on request.
+    page.click(f"#breadcrumbs a[data-code='{county_code}']")
+    page.wait_for_function(f"{READY} && document.body.dataset.region === '{county_code}'")
+    page.click("#language")
+    assert page.title() == "Anti-fraud grid dashboard"
+    assert page.inner_text("button[data-tab=lagging]") == "Lagging"
+
+
+def test_flagged_visits_listed_for_the_period(page, live_server):
+    token = _admin_token(live_server)
+    visits = _api(live_server, "/visits?flagged=true&page_size=5", token)
+    _sign_in(page, live_server.username, live_server.password)
+    _wait_drawn(page)
+    page.click("button[data-tab=flagged]")
+    page.wait_for_function(READY)
+    rows = page.locator("#flagged tbody tr")
+    if visits:
+        assert page.get_attribute("#flagged tbody tr >> nth=0", "data-id") == visits[0]["id"]
+    else:
+        assert rows.count() == 1 and page.inner_text("#flagged tbody") == "本期没有异常走访"
+
+
+def test_sign_in_refuses_bad_passwords_and_roles_without_a_map(page, live_server):
+    token = _admin_token(live_server)
+    _api(live_server, "/users", token, {"username": "dashboard_police", "password": "police-password-1",
+                                        "role": "police", "scope": "610900000000"})
+    _sign_in(page, live_server.username, "not-the-password")
+    page.wait_for_function("document.getElementById('signin-error').textContent !== ''")
+    assert page.inner_text("#signin-error") == "用户名或密码错误"
+    _sign_in(page, "dashboard_police", "police-password-1")
+    page.wait_for_function("document.getElementById('signin-error').textContent !== ''")
+    assert page.inner_text("#signin-error") == "此账号无权使用督导台"
+    assert page.is_hidden("#dashboard-view")
+
+
+def test_a_township_supervisor_sees_only_their_township(page, live_server):
+    token = _admin_token(live_server)
+    township = _api(live_server, "/regions?level=township&page_size=1", token)[0]
+    _api(live_server, "/users", token, {"username": "dashboard_township", "password": "township-password-1",
+                                        "role": "township_supervisor", "scope": township["code"]})
+    _sign_in(page, "dashboard_township", "township-password-1")
+    _wait_drawn(page)
+    assert page.get_attribute("body", "data-region") == township["code"]
+    own = {region["code"] for region in _api(live_server, f"/regions?parent={township['code']}", token)}
+    page.evaluate("window.gridsDashboard.state.map.zoomOut({duration: 0})")
+    _wait_drawn(page)
+    assert _rendered_codes(page, "villages-fill") == own  # neighbours are out of scope: not drawn
+    _shot(page, "5-township-supervisor")
+
+
+def _interior_point(geometry) -> tuple[float, float]:
+    from shapely.geometry import shape
+
+    point = shape(geometry).representative_point()
+    return point.x, point.y
