@@ -92,7 +92,8 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="session")
 def live_server(app, tmp_path_factory):
-    """gunicorn serving the app on 127.0.0.1 against a copy of the seeded test database.
+    """gunicorn serving the app on 127.0.0.1 against a copy of the seeded test database,
+    with 30 days of generated visits.
 
     For clients that must speak real HTTP (a browser, GDAL).  The per-test rollback does
     not reach it: what it writes stays in its own copy, never in the test database.
@@ -105,6 +106,9 @@ def live_server(app, tmp_path_factory):
            "GRIDS_LOGIN_RATE_LIMIT": "100000 per minute", "GRIDS_LOG_FORMAT": "text"}
     if app.config.get("GRIDS_PHONE_KEY"):
         env["GRIDS_PHONE_KEY"] = app.config["GRIDS_PHONE_KEY"]
+    # A month of visits through the sync service, so maps, lists and flags have something to show.
+    subprocess.run([sys.executable, "-m", "flask", "seed", "visits", "--days", "30"], cwd=root, check=True,
+                   env={**env, "FLASK_APP": "app:create_app"}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     with open(log, "wb") as output:
         process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--workers", "2", "--threads", "4", "--bind", f"127.0.0.1:{port}",

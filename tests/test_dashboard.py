@@ -27,6 +27,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--use-angle=swiftshader", "--enable-unsafe-swiftshader"]
 READY = "document.body.dataset.state === 'ready'"
+CITY = "610900000000"
 TILES_LOADED = "window.gridsDashboard.state.map && window.gridsDashboard.state.map.areTilesLoaded()"
 
 
@@ -123,6 +124,11 @@ def test_a_supervisor_signs_in_drills_down_and_downloads(page, live_server):
     assert page.get_attribute("body", "data-level") == "city"
     drawn = _rendered_codes(page, "villages-fill")
     assert drawn == {village["code"] for village in villages}, "every village of the city is drawn"
+    report = _api(live_server, f"/coverage?by=village&region={CITY}", token)
+    bands = page.evaluate("""(codes) => codes.map((id) => window.gridsDashboard.state.map.getFeatureState(
+        {source: 'villages', sourceLayer: 'villages', id}).band)""", [row["code"] for row in report])
+    assert bands == [row["band"] if row["households"] else "none" for row in report], "coloured by the report"
+    assert any(row["households_visited"] for row in report)
     _shot(page, "1-city")
 
     # County, then township, from the lagging list (lowest coverage first).
@@ -174,7 +180,9 @@ def test_a_supervisor_signs_in_drills_down_and_downloads(page, live_server):
     # Flagged visits and certification panels answer for the village.
     page.click("button[data-tab=flagged]")
     page.wait_for_function(READY)
-    assert page.locator("#flagged tbody tr").count() >= 1
+    flagged = _api(live_server, f"/visits?flagged=true&region={village_code}&page_size=100", token)
+    shown = [row.get_attribute("data-id") for row in page.query_selector_all("#flagged tbody tr[data-id]")]
+    assert shown == [visit["id"] for visit in flagged]
     page.click("button[data-tab=certification]")
     page.wait_for_function(READY)
     criteria = page.locator("#certification tbody tr")
@@ -196,11 +204,33 @@ def test_flagged_visits_listed_for_the_period(page, live_server):
     _wait_drawn(page)
     page.click("button[data-tab=flagged]")
     page.wait_for_function(READY)
-    rows = page.locator("#flagged tbody tr")
-    if visits:
-        assert page.get_attribute("#flagged tbody tr >> nth=0", "data-id") == visits[0]["id"]
-    else:
-        assert rows.count() == 1 and page.inner_text("#flagged tbody") == "本期没有异常走访"
+    assert visits, "the live server's visit history has flagged visits"
+    assert page.get_attribute("#flagged tbody tr >> nth=0", "data-id") == visits[0]["id"]
+    assert page.locator("#flagged tbody tr").count() == min(100, int(_total_flagged(live_server, token)))
+    _shot(page, "6-flagged")
+
+
+def test_no_flagged_visits_says_so(page, live_server):
+    _sign_in(page, live_server.username, live_server.password)
+    _wait_drawn(page)
+    page.fill("#period-from", "2020-01-01")
+    page.fill("#period-to", "2020-01-31")
+    page.click("#period-apply")
+    page.wait_for_function(READY)
+    page.click("button[data-tab=flagged]")
+    page.wait_for_function(READY)
+    assert page.inner_text("#flagged tbody") == "本期没有异常走访"
+    page.click("button[data-tab=lagging]")
+    page.wait_for_function(READY)
+    # Nobody was visited in 2020: every county lags with no one visited.
+    assert set(page.locator("#lagging tbody tr td:nth-child(3)").all_inner_texts()) == {"0"}
+
+
+def _total_flagged(live_server, token) -> int:
+    request = urllib.request.Request(live_server.url + "/api/v1/visits?flagged=true&page_size=1",
+                                     headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.headers["X-Pagination"])["total"]
 
 
 def test_sign_in_refuses_bad_passwords_and_roles_without_a_map(page, live_server):
