@@ -226,6 +226,30 @@ def test_no_flagged_visits_says_so(page, live_server):
     assert set(page.locator("#lagging tbody tr td:nth-child(3)").all_inner_texts()) == {"0"}
 
 
+def test_zoomed_in_anywhere_cells_are_coloured_for_the_period(page, live_server):
+    token = _admin_token(live_server)
+    village = _api(live_server, "/regions?level=village&page_size=1", token)[0]
+    lon, lat = _interior_point(_api(live_server, f"/regions/{village['code']}?f=geojson", token)["geometry"])
+    _sign_in(page, live_server.username, live_server.password)
+    _wait_drawn(page)
+    page.evaluate(f"window.gridsDashboard.state.map.jumpTo({{center: [{lon}, {lat}], zoom: 12.5}})")
+    _wait_drawn(page)
+    page.wait_for_function("""(() => {
+        const map = window.gridsDashboard.state.map;
+        const cells = map.queryRenderedFeatures({layers: ['cells-fill']});
+        return cells.length > 0 && cells.every((cell) => map.getFeatureState(
+            {source: 'grids', sourceLayer: 'grids', id: cell.id}).band);
+    })()""", timeout=30_000)
+    drawn = _rendered_codes(page, "cells-fill")
+    township = f"{village['code'][:9]}000"
+    report = {row["code"]: row for row in _api(live_server, f"/coverage?by=grid&region={township}", token)}
+    for code in drawn & set(report):
+        state = page.evaluate(f"window.gridsDashboard.state.map.getFeatureState("
+                              f"{{source: 'grids', sourceLayer: 'grids', id: '{code}'}})")
+        assert state["band"] == (report[code]["band"] if report[code]["households"] else "none")
+    _shot(page, "7-cells-zoomed-in")
+
+
 def _total_flagged(live_server, token) -> int:
     request = urllib.request.Request(live_server.url + "/api/v1/visits?flagged=true&page_size=1",
                                      headers={"Authorization": f"Bearer {token}"})

@@ -23,7 +23,8 @@
     refresh: sessionStorage.getItem("grids.refresh"),
     user: JSON.parse(sessionStorage.getItem("grids.user") || "null"),
     trail: [], period: null, tab: "lagging", regions: new Map(), report: null,
-    coloured: { villages: new Set(), grids: new Set(), "village-cells": new Set() }, map: null, refreshTimer: null,
+    coloured: { villages: new Set(), grids: new Set(), "village-cells": new Set() }, cellRegions: new Set(),
+    map: null, refreshTimer: null,
   };
   const $ = (id) => document.getElementById(id);
 
@@ -219,19 +220,61 @@
 
   // --- colours ----------------------------------------------------------------------
 
-  function setBands(source, rows) {
+  /** Colour features of ``source`` by band; ``replace`` first clears what was coloured before. */
+  function setBands(source, rows, replace = true) {
     const map = state.map;
     const sourceLayer = source === "village-cells" ? undefined : source;  // GeoJSON sources have no layers
-    state.coloured[source].forEach((code) => map.removeFeatureState({ source, sourceLayer, id: code }));
-    state.coloured[source] = new Set(rows.map((row) => row.code));
-    rows.forEach((row) => map.setFeatureState({ source, sourceLayer, id: row.code },
-      { band: row.households ? row.band : "none", coverage: row.coverage }));
+    if (replace) {
+      state.coloured[source].forEach((code) => map.removeFeatureState({ source, sourceLayer, id: code }));
+      state.coloured[source] = new Set();
+    }
+    rows.forEach((row) => {
+      state.coloured[source].add(row.code);
+      map.setFeatureState({ source, sourceLayer, id: row.code },
+        { band: row.households ? row.band : "none", coverage: row.coverage });
+    });
   }
 
   /** Every village in the caller's scope, coloured by its band in the period. */
   async function colourVillages() {
     const rows = await api(`/coverage?${query({ region: state.user.scope, by: "village", ...periodParams() })}`);
     setBands("villages", rows);
+  }
+
+  /** Forget the cell colours (a new period); they are fetched again township by township. */
+  function resetCellColours() {
+    setBands("grids", []);
+    state.cellRegions = new Set();
+  }
+
+  /** The region whose cells are fetched together: the township of ``code``, or the caller's
+   * own scope when that is smaller (a village administrator may not read the township). */
+  function cellRegionOf(code) {
+    const township = `${code.slice(0, 9)}000`;
+    const scope = state.user.scope;
+    return township.startsWith(scope.replace(/0+$/, "")) ? township : scope;
+  }
+
+  /** Colour the tile cells of one township (or smaller scope) for the period, once. */
+  async function colourCellsOf(regionCode) {
+    if (state.cellRegions.has(regionCode)) return;
+    state.cellRegions.add(regionCode);
+    try {
+      setBands("grids", await api(`/coverage?${query({ region: regionCode, by: "grid", ...periodParams() })}`),
+        false);
+    } catch (error) {
+      state.cellRegions.delete(regionCode);
+      throw error;
+    }
+  }
+
+  /** Zoomed in anywhere: colour the cells of the townships in view. */
+  async function colourCellsInView() {
+    const map = state.map;
+    if (!map || map.getZoom() < CELL_MIN_ZOOM) return;
+    const villages = map.queryRenderedFeatures({ layers: ["villages-fill"] }).map((feature) => String(feature.id));
+    const regions = [...new Set(villages.map(cellRegionOf))].slice(0, 12);
+    await Promise.all(regions.map(colourCellsOf)).catch((error) => setStatus(error.message));
   }
 
   /** The cells of the township or village shown.
@@ -243,20 +286,20 @@
   async function colourCells() {
     const here = current();
     const cellsSource = state.map.getSource("village-cells");
-    if (here.level !== "township" && here.level !== "village") {
-      setBands("grids", []);
+    if (here.level !== "village") {
       setBands("village-cells", []);
       cellsSource.setData({ type: "FeatureCollection", features: [] });
-      return;
     }
-    const [rows, cells] = await Promise.all([
-      api(`/coverage?${query({ region: here.code, by: "grid", ...periodParams() })}`),
-      here.level === "village" ? api(`/grids?${query({ region: here.code, tier: 3, f: "geojson", page_size: 1000 })}`)
-        : Promise.resolve({ type: "FeatureCollection", features: [] }),
-    ]);
-    cellsSource.setData(cells);
-    setBands("grids", rows);
-    setBands("village-cells", here.level === "village" ? rows : []);
+    if (here.level !== "township" && here.level !== "village") return;
+    await colourCellsOf(cellRegionOf(here.code));
+    if (here.level === "village") {
+      const [rows, cells] = await Promise.all([
+        api(`/coverage?${query({ region: here.code, by: "grid", ...periodParams() })}`),
+        api(`/grids?${query({ region: here.code, tier: 3, f: "geojson", page_size: 1000 })}`),
+      ]);
+      cellsSource.setData(cells);
+      setBands("village-cells", rows);
+    }
   }
 
   function renderLegend() {
@@ -430,7 +473,7 @@
             paint: { "line-color": "#5b6472", "line-width": ["interpolate", ["linear"], ["zoom"], 8, 0.3, 13, 1.2] } },
           { id: "cells-fill", type: "fill", source: "grids", "source-layer": "grids", minzoom: CELL_MIN_ZOOM,
             filter: ["==", ["get", "tier"], 3],
-            // Cells of the township or village shown are coloured; the others only outlined.
+            // Cells are coloured once their township's report is in; until then only outlined.
             paint: { "fill-color": fillColour(),
               "fill-opacity": ["case", ["==", ["coalesce", ["feature-state", "band"], "none"], "none"], 0, 0.85] } },
           { id: "cells-line", type: "line", source: "grids", "source-layer": "grids", minzoom: CELL_MIN_ZOOM,
@@ -463,6 +506,8 @@
         .addTo(map);
     });
     map.on("mouseout", () => popup.remove());
+    // After every move, once its tiles are in: colour the cells of the townships in view.
+    map.on("idle", () => { colourCellsInView(); });
     map.on("click", "villages-fill", (event) => {
       if (map.queryRenderedFeatures(event.point, { layers: ["cells-fill", "village-cells-fill"] }).length) return;
       const code = event.features[0].id;
@@ -521,6 +566,7 @@
     if (!from || !to || from > to) { setStatus(t("period_invalid")); return; }
     state.period = { from, to };
     document.body.dataset.state = "loading";
+    resetCellColours();
     try {
       await colourVillages();
     } catch (error) {
