@@ -80,7 +80,8 @@ def _sign_in(page, username: str, password: str) -> None:
 
 
 def _wait_drawn(page) -> None:
-    page.wait_for_function(READY, timeout=30_000)
+    page.wait_for_function("['ready', 'error'].includes(document.body.dataset.state)", timeout=30_000)
+    assert page.get_attribute("body", "data-state") == "ready", page.inner_text("#status")
     page.wait_for_function(TILES_LOADED, timeout=30_000)
     # One more frame so what was loaded is also painted.
     page.evaluate("new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)))")
@@ -283,6 +284,21 @@ def test_a_township_supervisor_sees_only_their_township(page, live_server):
     _wait_drawn(page)
     assert _rendered_codes(page, "villages-fill") == own  # neighbours are out of scope: not drawn
     _shot(page, "5-township-supervisor")
+
+
+def test_a_village_administrator_lands_on_their_cells(page, live_server):
+    token = _admin_token(live_server)
+    village = _api(live_server, "/regions?level=village&page_size=1", token)[0]
+    _api(live_server, "/users", token, {"username": "dashboard_village", "password": "village-password-1",
+                                        "role": "village_admin", "scope": village["code"]})
+    _sign_in(page, "dashboard_village", "village-password-1")
+    _wait_drawn(page)
+    assert page.get_attribute("body", "data-level") == "village"
+    assert page.inner_text("#breadcrumbs") == village["name"]  # nothing above their scope
+    cells = {grid["code"] for grid in _api(live_server, f"/grids?region={village['code']}&tier=3&page_size=1000",
+                                           token)}
+    assert _rendered_codes(page, "village-cells-fill") == cells
+    assert {row.get_attribute("data-code") for row in page.query_selector_all("#lagging tbody tr")} == cells
 
 
 def _interior_point(geometry) -> tuple[float, float]:

@@ -237,6 +237,8 @@
 
   /** Every village in the caller's scope, coloured by its band in the period. */
   async function colourVillages() {
+    // A village administrator's map is their own village, drawn cell by cell.
+    if ((await region(state.user.scope)).level === "village") return;
     const rows = await api(`/coverage?${query({ region: state.user.scope, by: "village", ...periodParams() })}`);
     setBands("villages", rows);
   }
