@@ -57,6 +57,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_error_handlers(app)
     configure_metrics(app)
     _register_blueprints(api)
+    _register_ogc(app)
     _register_docs_assets(app)
     _register_operations(app)
     _register_cli(app)
@@ -88,6 +89,13 @@ def _register_blueprints(api: GridsApi) -> None:
                       criteria_blp, village_certification_blp, certifications_blp, warnings_blp, my_warnings_blp,
                       tiles_blp):
         api.register_blueprint(blueprint, url_prefix="/api/v1" + blueprint.url_prefix)
+
+
+def _register_ogc(app: Flask) -> None:
+    """OGC API – Features at /ogc: a plain blueprint, outside the /api/v1 OpenAPI (it has its own)."""
+    from outreach.ogc.resources import blp as ogc_blp
+
+    app.register_blueprint(ogc_blp)
 
 
 def _register_docs_assets(app: Flask) -> None:

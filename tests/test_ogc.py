@@ -366,6 +366,13 @@ def test_bad_basic_credentials_answer_401(anonymous_client, credentials):
     assert response.headers["WWW-Authenticate"].startswith("Basic")
 
 
+def test_repeated_basic_failures_are_rate_limited_like_sign_in(app, anonymous_client, monkeypatch):
+    monkeypatch.setitem(app.config, "GRIDS_LOGIN_RATE_LIMIT", "3 per minute")
+    headers = basic("ogc_hammered", "guess")
+    statuses = [anonymous_client.get(f"{OGC}/collections", headers=headers).status_code for _ in range(5)]
+    assert statuses == [401, 401, 401, 429, 429]
+
+
 def test_malformed_basic_credentials_answer_401(anonymous_client):
     response = anonymous_client.get(f"{OGC}/collections", headers={"Authorization": "Basic ###"})
     assert response.status_code == 401

@@ -1,27 +1,56 @@
 """Authentication for every API request, and the caller's scope on the session.
 
 One ``before_request`` hook: every endpoint under ``/api/v1`` needs a valid access
-token except the public ones below; the user's scope is then set on the database
-session (see ``core.scope``), which filters every query of the request.
+token except the public ones below, and every endpoint under ``/ogc`` (OGC API –
+Features, for GIS tools) a valid access token or HTTP Basic credentials of the same
+accounts; the user's scope is then set on the database session (see
+``core.scope``), which filters every query of the request.
 """
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import hmac
+import time
+from collections import OrderedDict
 from datetime import timedelta
 
-from flask import Flask, request
+from flask import Flask, current_app, g, request
 from flask_babel import lazy_gettext as _l
-from flask_jwt_extended import current_user, verify_jwt_in_request
+from flask_jwt_extended import get_current_user, verify_jwt_in_request
+from limits import parse as parse_limit
+from sqlalchemy import select
 
 from core.errors import error_response
-from core.extensions import db, jwt
+from core.extensions import db, jwt, limiter
 from core.scope import set_scope
 from grids.accounts import services
+from grids.accounts.models import User
 from grids.models import code_prefix
 
 PUBLIC_ENDPOINTS = {
     "health", "auth.Token", "auth.Refresh", "swagger_ui_static",
     "api-docs.openapi_json", "api-docs.openapi_swagger_ui", "api-docs.openapi_redoc",
 }
+OGC_PREFIX = "/ogc"
+# GIS clients are told both schemes work (GDAL's USERPWD and QGIS's basic auth send Basic).
+OGC_CHALLENGE = 'Basic realm="grids", Bearer'
+# Argon2 costs ~0.2 s a check, and a GIS client sends the same credentials with every page
+# it fetches: a verified (username, password, stored hash) is trusted again for this long.
+BASIC_CACHE_SECONDS = 300
+BASIC_CACHE_SIZE = 1024
+_basic_cache: OrderedDict[bytes, float] = OrderedDict()
+
+
+def is_ogc_path(path: str) -> bool:
+    """Whether a request path belongs to the OGC API."""
+    return path == OGC_PREFIX or path.startswith(OGC_PREFIX + "/")
+
+
+def caller() -> User:
+    """The authenticated user of the current request (token or Basic credentials)."""
+    return g.grids_caller
 
 
 def configure(app: Flask) -> None:
@@ -38,9 +67,7 @@ def configure(app: Flask) -> None:
         return services.load_token_user(payload["sub"], payload.get("ver"))
 
     def _unauthorized(message):
-        response = error_response(401, message)
-        response.headers["WWW-Authenticate"] = "Bearer"
-        return response
+        return _unauthorized_response(message)
 
     jwt.unauthorized_loader(lambda _reason: _unauthorized(_l("Authentication is required.")))
     jwt.invalid_token_loader(lambda _reason: _unauthorized(_l("The token is invalid.")))
@@ -58,9 +85,79 @@ def configure(app: Flask) -> None:
     @app.before_request
     def _authenticate():
         set_scope(db.session, None)
-        if request.endpoint is None or request.endpoint in PUBLIC_ENDPOINTS \
-                or not request.path.startswith("/api/v1/") or request.method == "OPTIONS":
+        if request.endpoint is None or request.method == "OPTIONS":
             return None
-        verify_jwt_in_request()
-        set_scope(db.session, code_prefix(current_user.scope))
+        if is_ogc_path(request.path):
+            user = _ogc_user()
+            if not isinstance(user, User):
+                return user  # the 401 or 429 response
+        elif request.path.startswith("/api/v1/") and request.endpoint not in PUBLIC_ENDPOINTS:
+            verify_jwt_in_request()
+            user = get_current_user()
+        else:
+            return None
+        g.grids_caller = user
+        set_scope(db.session, code_prefix(user.scope))
         return None
+
+
+def _unauthorized_response(message):
+    """A 401 in the error shape, naming the schemes the path accepts."""
+    response = error_response(401, message)
+    response.headers["WWW-Authenticate"] = OGC_CHALLENGE if is_ogc_path(request.path) else "Bearer"
+    return response
+
+
+def _ogc_user():
+    """The user of an OGC request: a Bearer token as on the API, or HTTP Basic credentials.
+
+    Returns the user, or the response to send instead (401, or 429 after too many failures).
+    """
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic":
+        verify_jwt_in_request()  # no or another scheme: the token errors answer 401 as on the API
+        return get_current_user()
+    try:
+        username, separator, password = base64.b64decode(value.strip(), validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        separator = ""
+    if not separator:
+        return _unauthorized_response(_l("Malformed Basic credentials."))
+    return _basic_user(username, password)
+
+
+def _basic_user(username: str, password: str):
+    """Check Basic credentials like a sign-in: same accounts, same rate limit on failures."""
+    limit = parse_limit(current_app.config["GRIDS_LOGIN_RATE_LIMIT"])
+    limit_key = f"{request.remote_addr}|{username}"
+    if not limiter.limiter.test(limit, "ogc-basic", limit_key):
+        return error_response(429)
+    # The username's row decides: inactive accounts fail even while a cached check is fresh, and a
+    # changed password changes the stored hash and so the cache key.
+    user = db.session.scalar(select(User).where(User.username == username)
+                             .execution_options(populate_existing=True))
+    key = _cache_key(username, password, user.password_hash) if user is not None else None
+    now = time.monotonic()
+    if user is not None and user.active and _basic_cache.get(key, 0.0) > now:
+        return user
+    try:
+        user = services.authenticate(username, password)["user"]
+    except services.Unauthorized as error:
+        limiter.limiter.hit(limit, "ogc-basic", limit_key)
+        return _unauthorized_response(error.message)
+    _remember(_cache_key(username, password, user.password_hash), now + BASIC_CACHE_SECONDS)
+    return user
+
+
+def _cache_key(username: str, password: str, stored_hash: str) -> bytes:
+    # Keyed with the app secret: the cache never holds anything a password could be read from.
+    message = "\0".join((username, password, stored_hash)).encode()
+    return hmac.new(current_app.config["SECRET_KEY"].encode(), message, hashlib.sha256).digest()
+
+
+def _remember(key: bytes, until: float) -> None:
+    _basic_cache[key] = until
+    _basic_cache.move_to_end(key)
+    while len(_basic_cache) > BASIC_CACHE_SIZE:
+        _basic_cache.popitem(last=False)
