@@ -59,6 +59,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     _register_blueprints(api)
     _register_ogc(app)
     _register_docs_assets(app)
+    _register_dashboard(app)
     _register_operations(app)
     _register_cli(app)
     return app
@@ -105,6 +106,13 @@ def _register_docs_assets(app: Flask) -> None:
     @app.get("/api/v1/docs/static/<path:filename>")
     def swagger_ui_static(filename: str):
         return send_from_directory(swagger_ui_bundle.swagger_ui_path, filename)
+
+
+def _register_dashboard(app: Flask) -> None:
+    """The supervisors' dashboard at ``/`` (static page; its data comes from the API)."""
+    from dashboard.views import blp as dashboard_blp
+
+    app.register_blueprint(dashboard_blp)
 
 
 def _register_operations(app: Flask) -> None:
