@@ -3,20 +3,29 @@
 Tiles are drawn at random from those covering the city's bounding box, in the
 scratch database ``grids_bench`` (full scale), through the service the endpoint
 calls, as the city administrator (no scope filter) and as a county admin.
+
+Baseline, in the same run: the same areas fetched over HTTP (in-process client) both
+ways, as a map without vector tiles would have to: the tier-3 cells of the tile's
+bounding box as GeoJSON from ``/api/v1/grids?bbox=…&f=geojson``, against the tile from
+``/api/v1/tiles/grids/13/x/y.pbf``. Time and bytes are compared.
 """
 from __future__ import annotations
 
 import math
 import random
+import secrets
 import statistics
 import time
 
 from common import bench_app
 from rich.console import Console
+from sqlalchemy import select
 
 from config import CITY_BBOX
 from core.extensions import db
 from core.scope import set_scope
+from grids.accounts.models import User
+from grids.accounts.services import ensure_admin, tokens_for
 from outreach.tiles import services
 
 
@@ -43,6 +52,41 @@ def measure(samples: list[tuple[int, int]], prefix: str | None) -> tuple[list[fl
     return times, nonempty
 
 
+def tile_bbox(z: int, x: int, y: int) -> str:
+    """``minlon,minlat,maxlon,maxlat`` of a tile."""
+    n = 2 ** z
+
+    def lat(row):
+        return math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * row / n))))
+    return f"{x / n * 360 - 180:.7f},{lat(y + 1):.7f},{(x + 1) / n * 360 - 180:.7f},{lat(y):.7f}"
+
+
+def over_http(app, samples: list[tuple[int, int]]) -> dict[str, tuple[list[float], int]]:
+    """Milliseconds per request and total bytes: the vector tile vs the same area's cells as GeoJSON."""
+    with app.app_context():
+        admin = db.session.scalar(select(User).where(User.role == "city_admin").order_by(User.id))
+        if admin is None:  # a scratch database seeded without accounts
+            admin, _created = ensure_admin(secrets.token_urlsafe(16), app.config["GRIDS_CITY_CODE"])
+        token = tokens_for(admin, with_refresh=False)["access_token"]
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    urls = {
+        "vector tile": lambda x, y: f"/api/v1/tiles/grids/13/{x}/{y}.pbf",
+        "GeoJSON": lambda x, y: f"/api/v1/grids?tier=3&page_size=1000&f=geojson&bbox={tile_bbox(13, x, y)}",
+    }
+    results = {}
+    for label, url in urls.items():
+        times, size = [], 0
+        for x, y in samples:
+            started = time.perf_counter()
+            response = client.get(url(x, y))
+            times.append((time.perf_counter() - started) * 1000)
+            assert response.status_code == 200, response.get_data(as_text=True)[:300]
+            size += len(response.get_data())
+        results[label] = (times, size)
+    return results
+
+
 def main() -> None:
     console = Console()
     app = bench_app("grids_bench", recreate=False)
@@ -57,6 +101,15 @@ def main() -> None:
             console.print(f"{label}: {len(times)} z13 tiles of {len(xs) * len(ys):,} ({nonempty} with cells): "
                           f"p50 {statistics.median(times):.1f} ms, p95 {p95:.1f} ms, max {max(times):.1f} ms; "
                           f"target p95 ≤ 50 ms: {'PASS' if p95 <= 50 else 'FAIL'}")
+    areas = samples[:200]
+    results = over_http(app, areas)
+    tile_times, tile_bytes = results["vector tile"]
+    json_times, json_bytes = results["GeoJSON"]
+    tile_p95, json_p95 = (statistics.quantiles(t, n=20)[18] for t in (tile_times, json_times))
+    console.print(f"over HTTP, {len(areas)} z13 areas: vector tile p95 {tile_p95:.1f} ms, "
+                  f"{tile_bytes / 1e6:.1f} MB; "
+                  f"GeoJSON baseline p95 {json_p95:.1f} ms, {json_bytes / 1e6:.1f} MB: "
+                  f"{json_p95 / tile_p95:.1f}× faster, {json_bytes / max(tile_bytes, 1):.1f}× smaller")
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ OGC_CHALLENGE = 'Basic realm="grids", Bearer'
 # it fetches: a verified (username, password, stored hash) is trusted again for this long.
 BASIC_CACHE_SECONDS = 300
 BASIC_CACHE_SIZE = 1024
-_basic_cache: OrderedDict[bytes, float] = OrderedDict()
+BASIC_CACHE = "grids_basic_auth_cache"  # key in app.extensions: one cache per app and process
 
 
 def is_ogc_path(path: str) -> bool:
@@ -61,6 +61,7 @@ def configure(app: Flask) -> None:
     config.setdefault("JWT_REFRESH_TOKEN_EXPIRES", timedelta(seconds=config["GRIDS_REFRESH_TOKEN_SECONDS"]))
     config.setdefault("JWT_TOKEN_LOCATION", ["headers"])
     jwt.init_app(app)
+    app.extensions[BASIC_CACHE] = OrderedDict()
 
     @jwt.user_lookup_loader
     def _load_user(_header, payload):
@@ -139,7 +140,7 @@ def _basic_user(username: str, password: str):
                              .execution_options(populate_existing=True))
     key = _cache_key(username, password, user.password_hash) if user is not None else None
     now = time.monotonic()
-    if user is not None and user.active and _basic_cache.get(key, 0.0) > now:
+    if user is not None and user.active and current_app.extensions[BASIC_CACHE].get(key, 0.0) > now:
         return user
     try:
         user = services.authenticate(username, password)["user"]
@@ -157,7 +158,8 @@ def _cache_key(username: str, password: str, stored_hash: str) -> bytes:
 
 
 def _remember(key: bytes, until: float) -> None:
-    _basic_cache[key] = until
-    _basic_cache.move_to_end(key)
-    while len(_basic_cache) > BASIC_CACHE_SIZE:
-        _basic_cache.popitem(last=False)
+    cache = current_app.extensions[BASIC_CACHE]
+    cache[key] = until
+    cache.move_to_end(key)
+    while len(cache) > BASIC_CACHE_SIZE:
+        cache.popitem(last=False)
