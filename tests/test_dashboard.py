@@ -300,6 +300,14 @@ def test_a_village_administrator_lands_on_their_cells(page, live_server):
     assert _rendered_codes(page, "village-cells-fill") == cells
     assert {row.get_attribute("data-code") for row in page.query_selector_all("#lagging tbody tr")} == cells
 
+    # Signing out and in as someone else on the same page starts from their own territory.
+    page.click("#signout")
+    page.fill("#username", live_server.username)
+    page.fill("#password", live_server.password)
+    page.click("#signin-submit")
+    _wait_drawn(page)
+    assert page.get_attribute("body", "data-level") == "city"
+
 
 def _interior_point(geometry) -> tuple[float, float]:
     from shapely.geometry import shape

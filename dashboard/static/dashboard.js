@@ -139,9 +139,12 @@
 
   function signOut() {
     ["grids.access", "grids.refresh", "grids.user"].forEach((key) => sessionStorage.removeItem(key));
-    Object.assign(state, { access: null, refresh: null, user: null, trail: [] });
+    // Nothing of one account's territory stays for the next one to sign in on this page.
+    Object.assign(state, { access: null, refresh: null, user: null, trail: [], regions: new Map(), report: null,
+      cellRegions: new Set(), coloured: { villages: new Set(), grids: new Set(), "village-cells": new Set() } });
     clearInterval(state.refreshTimer);
     if (state.map) { state.map.remove(); state.map = null; }
+    if (location.hash) history.replaceState(null, "", location.pathname);  // the next account starts at home
     $("dashboard-view").hidden = true;
     $("signout").hidden = true;
     $("signin-view").hidden = false;
