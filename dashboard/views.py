@@ -3,11 +3,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, abort, render_template, send_from_directory
+from flask import Blueprint, abort, make_response, render_template, send_from_directory
 
 HERE = Path(__file__).resolve().parent
 # Only the built files of each vendored package are served, never the rest of node_modules.
 VENDOR = {"maplibre-gl": HERE / "node_modules" / "maplibre-gl" / "dist"}
+
+# The page loads nothing from elsewhere; MapLibre runs its workers from blob: URLs.
+CONTENT_SECURITY_POLICY = "; ".join((
+    "default-src 'self'", "script-src 'self'", "style-src 'self'", "img-src 'self' data: blob:",
+    "worker-src 'self' blob:", "child-src 'self' blob:", "connect-src 'self'", "frame-ancestors 'none'",
+    "base-uri 'none'", "form-action 'self'", "object-src 'none'",
+))
 
 blp = Blueprint("dashboard", __name__, static_folder="static", static_url_path="/dashboard/static",
                 template_folder="templates")
@@ -16,7 +23,13 @@ blp = Blueprint("dashboard", __name__, static_folder="static", static_url_path="
 @blp.get("/")
 def index():
     """The dashboard page (it signs in by itself; the page holds no data)."""
-    return render_template("dashboard.html", vendor_ready=(VENDOR["maplibre-gl"] / "maplibre-gl.js").exists())
+    page = make_response(render_template("dashboard.html",
+                                         vendor_ready=(VENDOR["maplibre-gl"] / "maplibre-gl.js").exists()))
+    page.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    page.headers["X-Frame-Options"] = "DENY"
+    page.headers["Referrer-Policy"] = "no-referrer"
+    page.headers["X-Content-Type-Options"] = "nosniff"
+    return page
 
 
 @blp.get("/dashboard/vendor/<string:package>/<path:filename>")

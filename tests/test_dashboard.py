@@ -13,6 +13,7 @@ import io
 import json
 import os
 import shutil
+import time
 import urllib.request
 from pathlib import Path
 
@@ -52,7 +53,9 @@ def page(browser, live_server):
     opened = context.new_page()
     errors: list[str] = []
     opened.on("pageerror", lambda error: errors.append(str(error)))
-    opened.errors = errors
+    # What the page's Content-Security-Policy refused would be missing from the page.
+    opened.on("console", lambda message: errors.append(message.text)
+              if message.type == "error" and "Content Security Policy" in message.text else None)
     yield opened
     context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
@@ -79,10 +82,20 @@ def _sign_in(page, username: str, password: str) -> None:
     page.click("#signin-submit")
 
 
+def _wait(page, expression: str, timeout: int = 30_000) -> None:
+    """Poll ``expression`` until it is true (Playwright's wait_for_function compiles strings with eval,
+    which the page's Content-Security-Policy rightly forbids)."""
+    deadline = time.monotonic() + timeout / 1000
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"still false after {timeout} ms: {expression}")
+        time.sleep(0.05)
+
+
 def _wait_drawn(page) -> None:
-    page.wait_for_function("['ready', 'error'].includes(document.body.dataset.state)", timeout=30_000)
+    _wait(page, "['ready', 'error'].includes(document.body.dataset.state)", timeout=30_000)
     assert page.get_attribute("body", "data-state") == "ready", page.inner_text("#status")
-    page.wait_for_function(TILES_LOADED, timeout=30_000)
+    _wait(page, TILES_LOADED, timeout=30_000)
     # One more frame so what was loaded is also painted.
     page.evaluate("new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)))")
 
@@ -111,6 +124,8 @@ def test_the_page_and_the_map_library_are_served_without_a_cdn(anonymous_client)
     assert anonymous_client.get("/dashboard/static/dashboard.js").status_code == 200
     assert anonymous_client.get("/dashboard/vendor/left-pad/index.js").status_code == 404
     assert anonymous_client.get("/dashboard/vendor/maplibre-gl/../package.json").status_code == 404
+    policy = page.headers["Content-Security-Policy"]
+    assert "default-src 'self'" in policy and "frame-ancestors 'none'" in policy
 
 
 def test_a_supervisor_signs_in_drills_down_and_downloads(page, live_server):
@@ -135,10 +150,10 @@ def test_a_supervisor_signs_in_drills_down_and_downloads(page, live_server):
     # County, then township, from the lagging list (lowest coverage first).
     county_code = page.get_attribute("#lagging tbody tr.drill >> nth=0", "data-code")
     page.click("#lagging tbody tr.drill >> nth=0")
-    page.wait_for_function(f"{READY} && document.body.dataset.region === '{county_code}'")
+    _wait(page, f"{READY} && document.body.dataset.region === '{county_code}'")
     township_code = page.get_attribute("#lagging tbody tr.drill >> nth=0", "data-code")
     page.click("#lagging tbody tr.drill >> nth=0")
-    page.wait_for_function(f"{READY} && document.body.dataset.region === '{township_code}'")
+    _wait(page, f"{READY} && document.body.dataset.region === '{township_code}'")
     _wait_drawn(page)
     township = _api(live_server, f"/regions/{township_code}", token)
     county = _api(live_server, f"/regions/{county_code}", token)
@@ -157,7 +172,7 @@ def test_a_supervisor_signs_in_drills_down_and_downloads(page, live_server):
                          f" return [p.x, p.y]; }})()")
     box = page.locator("#map").bounding_box()
     page.mouse.click(box["x"] + x, box["y"] + y)
-    page.wait_for_function(f"{READY} && document.body.dataset.region === '{village_code}'")
+    _wait(page, f"{READY} && document.body.dataset.region === '{village_code}'")
     _wait_drawn(page)
     cells = {grid["code"] for grid in _api(live_server, f"/grids?region={village_code}&tier=3&page_size=1000", token)}
     assert cells and _rendered_codes(page, "village-cells-fill") == cells, "the village's cells are drawn"
@@ -180,19 +195,19 @@ def test_a_supervisor_signs_in_drills_down_and_downloads(page, live_server):
 
     # Flagged visits and certification panels answer for the village.
     page.click("button[data-tab=flagged]")
-    page.wait_for_function(READY)
+    _wait(page, READY)
     flagged = _api(live_server, f"/visits?flagged=true&region={village_code}&page_size=100", token)
     shown = [row.get_attribute("data-id") for row in page.query_selector_all("#flagged tbody tr[data-id]")]
     assert shown == [visit["id"] for visit in flagged]
     page.click("button[data-tab=certification]")
-    page.wait_for_function(READY)
+    _wait(page, READY)
     criteria = page.locator("#certification tbody tr")
     assert criteria.count() == 4
     _shot(page, "4-certification")
 
     # Back up through the breadcrumbs, and English on request.
     page.click(f"#breadcrumbs a[data-code='{county_code}']")
-    page.wait_for_function(f"{READY} && document.body.dataset.region === '{county_code}'")
+    _wait(page, f"{READY} && document.body.dataset.region === '{county_code}'")
     page.click("#language")
     assert page.title() == "Anti-fraud grid dashboard"
     assert page.inner_text("button[data-tab=lagging]") == "Lagging"
@@ -204,7 +219,7 @@ def test_flagged_visits_listed_for_the_period(page, live_server):
     _sign_in(page, live_server.username, live_server.password)
     _wait_drawn(page)
     page.click("button[data-tab=flagged]")
-    page.wait_for_function(READY)
+    _wait(page, READY)
     assert visits, "the live server's visit history has flagged visits"
     assert page.get_attribute("#flagged tbody tr >> nth=0", "data-id") == visits[0]["id"]
     assert page.locator("#flagged tbody tr").count() == min(100, int(_total_flagged(live_server, token)))
@@ -217,12 +232,12 @@ def test_no_flagged_visits_says_so(page, live_server):
     page.fill("#period-from", "2020-01-01")
     page.fill("#period-to", "2020-01-31")
     page.click("#period-apply")
-    page.wait_for_function(READY)
+    _wait(page, READY)
     page.click("button[data-tab=flagged]")
-    page.wait_for_function(READY)
+    _wait(page, READY)
     assert page.inner_text("#flagged tbody") == "本期没有异常走访"
     page.click("button[data-tab=lagging]")
-    page.wait_for_function(READY)
+    _wait(page, READY)
     # Nobody was visited in 2020: every county lags with no one visited.
     assert set(page.locator("#lagging tbody tr td:nth-child(3)").all_inner_texts()) == {"0"}
 
@@ -235,7 +250,7 @@ def test_zoomed_in_anywhere_cells_are_coloured_for_the_period(page, live_server)
     _wait_drawn(page)
     page.evaluate(f"window.gridsDashboard.state.map.jumpTo({{center: [{lon}, {lat}], zoom: 12.5}})")
     _wait_drawn(page)
-    page.wait_for_function("""(() => {
+    _wait(page, """(() => {
         const map = window.gridsDashboard.state.map;
         const cells = map.queryRenderedFeatures({layers: ['cells-fill']});
         return cells.length > 0 && cells.every((cell) => map.getFeatureState(
@@ -251,6 +266,54 @@ def test_zoomed_in_anywhere_cells_are_coloured_for_the_period(page, live_server)
     _shot(page, "7-cells-zoomed-in")
 
 
+def test_fast_clicks_history_and_an_expired_token(page, live_server):
+    token = _admin_token(live_server)
+    village = _api(live_server, "/regions?level=village&page_size=1", token)[0]
+    county_code = village["code"][:6] + "000000"
+    # A double click on 登录 signs in once: one map.
+    page.goto("/")
+    page.fill("#username", live_server.username)
+    page.fill("#password", live_server.password)
+    page.dblclick("#signin-submit")
+    _wait_drawn(page)
+    assert page.locator("canvas.maplibregl-canvas").count() == 1
+
+    # A click on a village at city level opens its county: one level at a time.
+    lon, lat = _interior_point(_api(live_server, f"/regions/{village['code']}?f=geojson", token)["geometry"])
+    x, y = page.evaluate(f"(() => {{ const p = window.gridsDashboard.state.map.project([{lon}, {lat}]);"
+                         f" return [p.x, p.y]; }})()")
+    box = page.locator("#map").bounding_box()
+    page.mouse.click(box["x"] + x, box["y"] + y)
+    _wait(page, f"{READY} && document.body.dataset.region === '{county_code}'")
+
+    # Asked for a village and then the city at once: the city wins, whatever answers first.
+    page.evaluate(f"window.gridsDashboard.open('{village['code']}'); window.gridsDashboard.open('{CITY}')")
+    _wait(page, f"{READY} && document.body.dataset.region === '{CITY}'")
+    page.wait_for_timeout(300)
+    assert page.get_attribute("body", "data-region") == CITY
+    assert page.inner_text("#breadcrumbs") == "安康市"
+
+    # Back returns to the county; the summary follows the region on any tab.
+    page.click("button[data-tab=flagged]")
+    _wait(page, READY)
+    page.go_back()
+    _wait(page, f"{READY} && document.body.dataset.region === '{county_code}'")
+    county = _api(live_server, f"/regions/{county_code}", token)
+    assert page.inner_text("#summary").startswith(county["name"])
+
+    # An access token that no longer works: tiles are refused, the token is refreshed, the tiles come.
+    page.evaluate("window.gridsDashboard.state.access = 'expired.token.value'")
+    page.evaluate(f"window.gridsDashboard.state.map.jumpTo({{center: [{lon}, {lat}], zoom: 12.5}})")
+    _wait(page, "window.gridsDashboard.state.access !== 'expired.token.value'")
+    _wait_drawn(page)
+    _wait(page, "window.gridsDashboard.state.map.queryRenderedFeatures({layers: ['cells-fill']}).length > 0")
+
+    # The scope prefix is read as the server reads it (level boundaries, not trailing zeros).
+    assert page.evaluate("['610900000000', '610902000000', '610902010000', '610902001010']"
+                         ".map(window.gridsDashboard.codePrefix)") == ["6109", "610902", "610902010",
+                                                                       "610902001010"]
+
+
 def _total_flagged(live_server, token) -> int:
     request = urllib.request.Request(live_server.url + "/api/v1/visits?flagged=true&page_size=1",
                                      headers={"Authorization": f"Bearer {token}"})
@@ -263,10 +326,10 @@ def test_sign_in_refuses_bad_passwords_and_roles_without_a_map(page, live_server
     _api(live_server, "/users", token, {"username": "dashboard_police", "password": "police-password-1",
                                         "role": "police", "scope": "610900000000"})
     _sign_in(page, live_server.username, "not-the-password")
-    page.wait_for_function("document.getElementById('signin-error').textContent !== ''")
+    _wait(page, "document.getElementById('signin-error').textContent !== ''")
     assert page.inner_text("#signin-error") == "用户名或密码错误"
     _sign_in(page, "dashboard_police", "police-password-1")
-    page.wait_for_function("document.getElementById('signin-error').textContent !== ''")
+    _wait(page, "document.getElementById('signin-error').textContent !== ''")
     assert page.inner_text("#signin-error") == "此账号无权使用督导台"
     assert page.is_hidden("#dashboard-view")
 

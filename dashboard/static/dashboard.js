@@ -15,7 +15,8 @@
   const NO_DATA = "#c9ced6";
   const CELL_MIN_ZOOM = 12;  // cells are drawn everywhere from here on (tiles)
   const FLAGGED_PAGE = 100;
-  const REFRESH_EVERY_MS = 10 * 60 * 1000;  // access tokens live 15 minutes
+  const REFRESH_BEFORE_EXPIRY_MS = 60 * 1000;
+  const PREFIX_LENGTHS = [2, 4, 6, 9];  // city, county, township, village digits of a 12-digit code
 
   const state = {
     lang: localStorage.getItem("grids.lang") || "zh",  // Chinese unless the user chose English
@@ -24,8 +25,11 @@
     user: JSON.parse(sessionStorage.getItem("grids.user") || "null"),
     trail: [], period: null, tab: "lagging", regions: new Map(), report: null,
     coloured: { villages: new Set(), grids: new Set(), "village-cells": new Set() }, cellRegions: new Set(),
-    map: null, refreshTimer: null,
+    cellRows: new Map(), map: null, refreshTimer: null,
+    epoch: 0,      // bumped at sign-out: answers to an earlier account's requests are dropped
+    openSeq: 0,    // the latest region asked for: an open() overtaken by a newer one is skipped
   };
+  let queue = Promise.resolve();  // user actions run one after another, in the order asked
   const $ = (id) => document.getElementById(id);
 
   // --- text -------------------------------------------------------------------------
@@ -40,8 +44,11 @@
     document.title = t("title");
     document.querySelectorAll("[data-i18n]").forEach((node) => { node.textContent = t(node.dataset.i18n); });
     renderLegend();
+    document.querySelectorAll("[data-i18n-label]").forEach((node) => {
+      node.setAttribute("aria-label", t(node.dataset.i18nLabel));
+    });
     if (state.user) {
-      $("who").textContent = t("signed_in_as", { user: state.user.username, role: state.user.role });
+      $("who").textContent = t("signed_in_as", { user: state.user.username, role: t(`role_${state.user.role}`) });
     }
   }
 
@@ -61,7 +68,14 @@
   }
 
   const percent = (value) => (value === null || value === undefined ? "—" : `${(value * 100).toFixed(1)}%`);
-  const number = (value) => (value === null || value === undefined ? "—" : value.toLocaleString());
+  const locale = () => (state.lang === "zh" ? "zh-CN" : "en-GB");
+  const number = (value) => (value === null || value === undefined ? "—" : value.toLocaleString(locale()));
+
+  /** The significant prefix of a region code, as the server's ``code_prefix`` reads it. */
+  function codePrefix(code) {
+    const length = PREFIX_LENGTHS.find((digits) => /^0*$/.test(code.slice(digits)));
+    return length === undefined ? code : code.slice(0, length);
+  }
 
   function bandChip(band) {
     return el("span", { class: `chip band-${band || "none"}` }, t(`band_${band || "none"}`));
@@ -73,32 +87,66 @@
     constructor(status, message) { super(message); this.status = status; }
   }
 
-  async function refreshAccess() {
-    if (!state.refresh) return false;
-    const response = await fetch(`${API}/auth/refresh`, {
-      method: "POST", headers: { Authorization: `Bearer ${state.refresh}`, "Accept-Language": acceptLanguage() },
-    });
-    if (!response.ok) return false;
-    const body = await response.json();
-    state.access = body.access_token;
-    sessionStorage.setItem("grids.access", state.access);
-    return true;
+  /** Thrown when an answer arrives for an account that has signed out since: it is dropped. */
+  class Stale extends Error {}
+
+  let refreshing = null;
+
+  /** A new access token from the refresh token (one request however many callers ask at once). */
+  function refreshAccess() {
+    if (!state.refresh) return Promise.resolve(false);
+    if (!refreshing) {
+      const epoch = state.epoch;
+      refreshing = fetch(`${API}/auth/refresh`, {
+        method: "POST", headers: { Authorization: `Bearer ${state.refresh}`, "Accept-Language": acceptLanguage() },
+      }).then(async (response) => {
+        if (!response.ok || epoch !== state.epoch) return false;
+        state.access = (await response.json()).access_token;
+        sessionStorage.setItem("grids.access", state.access);
+        scheduleRefresh();
+        return true;
+      }).catch(() => false).finally(() => { refreshing = null; });
+    }
+    return refreshing;
+  }
+
+  /** Refresh a minute before the access token expires (read from the token itself). */
+  function scheduleRefresh() {
+    clearTimeout(state.refreshTimer);
+    let expiresAt = Date.now();
+    try {
+      const payload = JSON.parse(atob(state.access.split(".")[1].replace(/-/g, "+").replace(/_/g, "/")));
+      expiresAt = payload.exp * 1000;
+    } catch (_) { /* unreadable: refresh now */ }
+    state.refreshTimer = setTimeout(refreshAccess, Math.max(0, expiresAt - Date.now() - REFRESH_BEFORE_EXPIRY_MS));
   }
 
   function acceptLanguage() { return state.lang === "zh" ? "zh-CN" : "en"; }
 
   /** GET (or POST) under /api/v1 with the caller's token; one retry after refreshing it. */
   async function api(path, { method = "GET", body, raw = false, retried = false } = {}) {
+    const epoch = state.epoch;
     const headers = { Authorization: `Bearer ${state.access}`, "Accept-Language": acceptLanguage() };
     if (body) headers["Content-Type"] = "application/json";
-    const response = await fetch(API + path, { method, headers, body: body ? JSON.stringify(body) : undefined });
+    let response;
+    try {
+      response = await fetch(API + path, { method, headers, body: body ? JSON.stringify(body) : undefined });
+    } catch (_) {
+      throw new ApiError(0, t("load_failed"));  // the network, not the server
+    }
+    if (epoch !== state.epoch) throw new Stale();
     if (response.status === 401 && !retried && await refreshAccess()) {
       return api(path, { method, body, raw, retried: true });
     }
-    if (response.status === 401) { signOut(); throw new ApiError(401, t("load_failed")); }
+    if (response.status === 401) { signOut(); throw new Stale(); }
     if (!response.ok) {
       let message = t("load_failed");
-      try { message = (await response.json()).message || message; } catch (_) { /* not JSON */ }
+      try {
+        const error = await response.json();
+        const fields = Object.entries(error.errors || {}).flatMap(([location, messages]) =>
+          Object.entries(messages || {}).map(([field, text]) => `${field}: ${[].concat(text).join(" ")}`));
+        message = [error.message || message, ...fields].join(" ");
+      } catch (_) { /* not JSON */ }
       throw new ApiError(response.status, message);
     }
     return raw ? response : response.json();
@@ -114,6 +162,19 @@
 
   async function signIn(event) {
     event.preventDefault();
+    const button = $("signin-submit");
+    if (button.disabled) return;  // one sign-in at a time: a double click must not start two maps
+    button.disabled = true;
+    try {
+      await trySignIn();
+    } catch (_) {
+      $("signin-error").textContent = t("load_failed");
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  async function trySignIn() {
     $("signin-error").textContent = "";
     const response = await fetch(`${API}/auth/token`, {
       method: "POST",
@@ -134,15 +195,18 @@
     sessionStorage.setItem("grids.refresh", state.refresh);
     sessionStorage.setItem("grids.user", JSON.stringify(state.user));
     $("password").value = "";
-    start();
+    await start();
   }
 
   function signOut() {
     ["grids.access", "grids.refresh", "grids.user"].forEach((key) => sessionStorage.removeItem(key));
     // Nothing of one account's territory stays for the next one to sign in on this page.
     Object.assign(state, { access: null, refresh: null, user: null, trail: [], regions: new Map(), report: null,
-      cellRegions: new Set(), coloured: { villages: new Set(), grids: new Set(), "village-cells": new Set() } });
-    clearInterval(state.refreshTimer);
+      cellRegions: new Set(), cellRows: new Map(),
+      coloured: { villages: new Set(), grids: new Set(), "village-cells": new Set() } });
+    state.epoch += 1;
+    queue = Promise.resolve();
+    clearTimeout(state.refreshTimer);
     if (state.map) { state.map.remove(); state.map = null; }
     if (location.hash) history.replaceState(null, "", location.pathname);  // the next account starts at home
     $("dashboard-view").hidden = true;
@@ -197,26 +261,52 @@
     return [[minX, minY], [maxX, maxY]];
   }
 
-  /** Show ``code``: breadcrumbs, map extent, colours and the three panels. */
-  async function open(code) {
-    document.body.dataset.state = "loading";
-    setStatus(t("loading"));
-    try {
-      state.trail = await trailTo(code);
-      if (location.hash !== `#${code}`) history.replaceState(null, "", `#${code}`);
-      renderBreadcrumbs();
-      const here = current();
-      state.map.getSource("focus").setData({ type: "Feature", geometry: here.geometry, properties: {} });
-      state.map.fitBounds(bounds(here.geometry), { padding: 30, duration: 0 });
-      await Promise.all([colourCells(), renderTab()]);
-      document.body.dataset.region = here.code;
-      document.body.dataset.level = here.level;
-      setStatus("");
-      document.body.dataset.state = "ready";
-    } catch (error) {
-      setStatus(error.message || t("load_failed"));
-      document.body.dataset.state = "error";
-    }
+  /** Run a user action after the ones before it, showing loading, ready or the error. */
+  function act(action) {
+    const epoch = state.epoch;
+    const run = queue.then(async () => {
+      if (epoch !== state.epoch) return;
+      document.body.dataset.state = "loading";
+      setStatus(t("loading"));
+      try {
+        await action();
+        if (epoch !== state.epoch) return;
+        setStatus(t("map_hint"));
+        document.body.dataset.state = "ready";
+      } catch (error) {
+        if (error instanceof Stale || epoch !== state.epoch) return;
+        setStatus(error.message || t("load_failed"));
+        document.body.dataset.state = "error";
+      }
+    });
+    queue = run;
+    return run;
+  }
+
+  /** Show ``code`` (a click, a row, a breadcrumb, the address); ``fromHistory``: Back/Forward. */
+  function open(code, fromHistory = false) {
+    state.openSeq += 1;
+    const seq = state.openSeq;
+    return act(async () => {
+      if (seq !== state.openSeq) return;  // the user has asked for another place since
+      await showRegion(code, fromHistory);
+    });
+  }
+
+  /** Breadcrumbs, map extent, summary, colours and the panel of the region ``code``. */
+  async function showRegion(code, fromHistory) {
+    state.trail = await trailTo(code);
+    if (!fromHistory && location.hash !== `#${code}`) history.pushState(null, "", `#${code}`);
+    renderBreadcrumbs();
+    const here = current();
+    const empty = { type: "FeatureCollection", features: [] };
+    state.map.getSource("highlight").setData(empty);
+    state.map.getSource("focus").setData({ type: "Feature", geometry: here.geometry, properties: {} });
+    state.map.fitBounds(bounds(here.geometry), { padding: 30, duration: 0 });
+    await Promise.all([colourCells(), loadReport(), renderTab()]);
+    renderSummary();
+    document.body.dataset.region = here.code;
+    document.body.dataset.level = here.level;
   }
 
   function setStatus(message) { $("status").textContent = message; }
@@ -250,6 +340,7 @@
   function resetCellColours() {
     setBands("grids", []);
     state.cellRegions = new Set();
+    state.cellRows = new Map();
   }
 
   /** The region whose cells are fetched together: the township of ``code``, or the caller's
@@ -257,18 +348,25 @@
   function cellRegionOf(code) {
     const township = `${code.slice(0, 9)}000`;
     const scope = state.user.scope;
-    return township.startsWith(scope.replace(/0+$/, "")) ? township : scope;
+    return township.startsWith(codePrefix(scope)) ? township : scope;
   }
 
   /** Colour the tile cells of one township (or smaller scope) for the period, once. */
   async function colourCellsOf(regionCode) {
-    if (state.cellRegions.has(regionCode)) return;
-    state.cellRegions.add(regionCode);
+    if (state.cellRegions.has(regionCode)) return state.cellRows.get(regionCode);
+    const period = state.period;
+    const asked = state.cellRegions;
+    asked.add(regionCode);
+    const pending = api(`/coverage?${query({ region: regionCode, by: "grid", ...periodParams() })}`);
+    state.cellRows.set(regionCode, pending);
     try {
-      setBands("grids", await api(`/coverage?${query({ region: regionCode, by: "grid", ...periodParams() })}`),
-        false);
+      const rows = await pending;
+      // A new period (or account) since the request: its colours are not for this map.
+      if (period === state.period && asked === state.cellRegions) setBands("grids", rows, false);
+      return rows;
     } catch (error) {
-      state.cellRegions.delete(regionCode);
+      asked.delete(regionCode);
+      state.cellRows.delete(regionCode);
       throw error;
     }
   }
@@ -279,7 +377,9 @@
     if (!map || map.getZoom() < CELL_MIN_ZOOM) return;
     const villages = map.queryRenderedFeatures({ layers: ["villages-fill"] }).map((feature) => String(feature.id));
     const regions = [...new Set(villages.map(cellRegionOf))].slice(0, 12);
-    await Promise.all(regions.map(colourCellsOf)).catch((error) => setStatus(error.message));
+    await Promise.all(regions.map(colourCellsOf)).catch((error) => {
+      if (!(error instanceof Stale)) setStatus(error.message);
+    });
   }
 
   /** The cells of the township or village shown.
@@ -296,14 +396,14 @@
       cellsSource.setData({ type: "FeatureCollection", features: [] });
     }
     if (here.level !== "township" && here.level !== "village") return;
-    await colourCellsOf(cellRegionOf(here.code));
+    const [rows, cells] = await Promise.all([
+      colourCellsOf(cellRegionOf(here.code)),
+      here.level === "village" ? api(`/grids?${query({ region: here.code, tier: 3, f: "geojson", page_size: 1000 })}`)
+        : null,
+    ]);
     if (here.level === "village") {
-      const [rows, cells] = await Promise.all([
-        api(`/coverage?${query({ region: here.code, by: "grid", ...periodParams() })}`),
-        api(`/grids?${query({ region: here.code, tier: 3, f: "geojson", page_size: 1000 })}`),
-      ]);
       cellsSource.setData(cells);
-      setBands("village-cells", rows);
+      setBands("village-cells", rows.filter((row) => row.code.startsWith(here.code)));
     }
   }
 
@@ -311,8 +411,13 @@
     const legend = $("legend");
     if (!legend) return;
     legend.replaceChildren(...["red", "amber", "green", "none"].map((band) =>
-      el("span", { class: "legend-item" },
-        el("i", { style: `background:${BAND_COLOURS[band] || NO_DATA}` }), t(`band_${band}`))));
+      el("span", { class: "legend-item" }, swatch(BAND_COLOURS[band] || NO_DATA), t(`band_${band}`))));
+  }
+
+  function swatch(colour) {
+    const node = el("i");
+    node.style.background = colour;  // a style property, not a style attribute (the page's CSP)
+    return node;
   }
 
   // --- panels -----------------------------------------------------------------------
@@ -328,28 +433,26 @@
     else await renderCertification();
   }
 
-  /** Child regions (or cells) of the region shown, lowest coverage first. */
-  async function renderLagging() {
+  /** The coverage report of the region shown for the period (its children, lagging first): one
+   * request, shared by the summary and the lagging list. */
+  function loadReport() {
     const here = current();
-    const by = CHILD[here.level];
-    const [rows, statuses] = await Promise.all([
-      api(`/coverage?${query({ region: here.code, by, ...periodParams() })}`),
-      by === "village" ? certificationStatuses(here.code) : Promise.resolve(null),
-    ]);
-    state.report = { region: here.code, by, rows };
-    const head = el("tr", {}, el("th", {}, t(by)), el("th", { class: "num" }, t("households")),
-      el("th", { class: "num" }, t("visited")), el("th", { class: "num" }, t("coverage")), el("th", {}, t("band")),
-      el("th", { class: "num" }, t("flagged_visits")), statuses ? el("th", {}, t("certification")) : null);
-    const body = rows.map((row) => el("tr", {
-      class: by === "grid" ? "row" : "row drill", dataset: { code: row.code },
-      onclick: by === "grid" ? () => highlightCell(row.code) : () => open(row.code),
-    },
-    el("td", {}, row.name || row.code), el("td", { class: "num" }, number(row.households)),
-    el("td", { class: "num" }, number(row.households_visited)), el("td", { class: "num" }, percent(row.coverage)),
-    el("td", {}, bandChip(row.households ? row.band : null)), el("td", { class: "num" }, number(row.flagged_visits)),
-    statuses ? el("td", {}, t(`status_${statuses.get(row.code) || "none"}`)) : null));
-    $("lagging").replaceChildren(el("thead", {}, head), el("tbody", {}, body.length ? body
-      : el("tr", {}, el("td", { colspan: 7 }, t("no_rows")))));
+    const period = state.period;
+    if (!state.report || state.report.region !== here.code || state.report.period !== period) {
+      const by = CHILD[here.level];
+      const report = { region: here.code, period, by, rows: null };
+      report.ready = api(`/coverage?${query({ region: here.code, by, ...periodParams() })}`).then((rows) => {
+        report.rows = rows;
+        return report;
+      });
+      report.ready.catch(() => { if (state.report === report) state.report = null; });
+      state.report = report;
+    }
+    return state.report.ready;
+  }
+
+  function renderSummary() {
+    const { rows } = state.report;
     const total = rows.reduce((sum, row) => ({ households: sum.households + row.households,
       visited: sum.visited + row.households_visited }), { households: 0, visited: 0 });
     $("summary").replaceChildren(el("strong", {}, current().name), " · ",
@@ -357,11 +460,42 @@
       ` (${number(total.visited)} / ${number(total.households)})`);
   }
 
-  /** The latest certification status of every village under ``code``. */
+  /** Child regions (or cells) of the region shown, lowest coverage first. */
+  async function renderLagging() {
+    const here = current();
+    const by = CHILD[here.level];
+    const [{ rows }, statuses] = await Promise.all([
+      loadReport(),
+      by === "village" ? certificationStatuses(here.code) : Promise.resolve(null),
+    ]);
+    const head = el("tr", {}, el("th", {}, t(by)), el("th", { class: "num" }, t("households")),
+      el("th", { class: "num" }, t("visited")), el("th", { class: "num" }, t("coverage")), el("th", {}, t("band")),
+      el("th", { class: "num" }, t("flagged_visits")), statuses ? el("th", {}, t("certification")) : null);
+    const body = rows.map((row) => el("tr", {
+      class: by === "grid" ? "row" : "row drill", dataset: { code: row.code },
+      onclick: by === "grid" ? () => act(() => highlightCell(row.code)) : () => open(row.code),
+    },
+    el("td", {}, row.name || row.code), el("td", { class: "num" }, number(row.households)),
+    el("td", { class: "num" }, number(row.households_visited)), el("td", { class: "num" }, percent(row.coverage)),
+    el("td", {}, bandChip(row.households ? row.band : null)), el("td", { class: "num" }, number(row.flagged_visits)),
+    statuses ? el("td", {}, t(`status_${statuses.get(row.code) || "none"}`)) : null));
+    $("lagging").replaceChildren(el("thead", {}, head), el("tbody", {}, body.length ? body
+      : el("tr", {}, el("td", { colspan: 7 }, t("no_rows")))));
+  }
+
+  /** The latest certification status of every village under ``code`` (as the server orders them:
+   * by application time, then id), over every page. */
   async function certificationStatuses(code) {
+    const items = [];
+    for (let page = 1; ; page += 1) {
+      const response = await api(`/certifications?${query({ region: code, page_size: 1000, page })}`, { raw: true });
+      items.push(...await response.json());
+      const pagination = JSON.parse(response.headers.get("X-Pagination") || "{}");
+      if (!pagination.total_pages || page >= pagination.total_pages) break;
+    }
     const statuses = new Map();
-    const items = await api(`/certifications?${query({ region: code, page_size: 1000 })}`);
-    items.sort((a, b) => a.id - b.id).forEach((item) => statuses.set(item.village_code, item.status));
+    items.sort((a, b) => (a.applied_at === b.applied_at ? a.id - b.id : (a.applied_at < b.applied_at ? -1 : 1)))
+      .forEach((item) => statuses.set(item.village_code, item.status));
     return statuses;
   }
 
@@ -371,12 +505,11 @@
       ...periodParams() })}`, { raw: true });
     const visits = await response.json();
     const pagination = JSON.parse(response.headers.get("X-Pagination") || "{}");
-    const locale = state.lang === "zh" ? "zh-CN" : "en-GB";
     const head = el("tr", {}, el("th", {}, t("visited_at")), el("th", {}, t("cell")), el("th", {}, t("outcome")),
       el("th", {}, t("flags")));
     const body = visits.map((visit) => el("tr", { class: "row", dataset: { id: visit.id },
-      onclick: () => highlightCell(visit.grid_code) },
-    el("td", {}, new Date(visit.visited_at).toLocaleString(locale, { timeZone: "Asia/Shanghai" })),
+      onclick: () => act(() => highlightCell(visit.grid_code)) },
+    el("td", {}, new Date(visit.visited_at).toLocaleString(locale(), { timeZone: "Asia/Shanghai" })),
     el("td", {}, visit.grid_code), el("td", {}, t(`outcome_${visit.outcome}`)),
     el("td", {}, visit.flags.map((flag) => el("span", { class: "chip flag" }, t(`flag_${flag}`))))));
     $("flagged").replaceChildren(el("thead", {}, head), el("tbody", {}, body.length ? body
@@ -513,10 +646,26 @@
     map.on("mouseout", () => popup.remove());
     // After every move, once its tiles are in: colour the cells of the townships in view.
     map.on("idle", () => { colourCellsInView(); });
+    // A tile refused for an expired token: refresh it, then ask for the tiles again.
+    map.on("error", (event) => {
+      const status = event.error && event.error.status;
+      if (status !== 401) return;
+      refreshAccess().then((refreshed) => {
+        if (!refreshed || state.map !== map) return;
+        ["villages", "grids"].forEach((name) => {
+          const source = map.getSource(name);
+          source.setTiles(source.tiles);
+        });
+      });
+    });
     map.on("click", "villages-fill", (event) => {
       if (map.queryRenderedFeatures(event.point, { layers: ["cells-fill", "village-cells-fill"] }).length) return;
-      const code = event.features[0].id;
-      if (code && code !== current().code) open(code);
+      const village = String(event.features[0].id);
+      // One level down from the region shown (city → county → township → village).
+      const level = current().level;
+      const next = level === "city" ? `${village.slice(0, 6)}000000`
+        : level === "county" ? `${village.slice(0, 9)}000` : village;
+      if (/^\d{12}$/.test(next) && next !== current().code) open(next);
     });
     map.on("click", "cells-fill", (event) => {
       const village = event.features[0].id.slice(0, 12);
@@ -539,6 +688,7 @@
   }
 
   async function start() {
+    if (state.map) { state.map.remove(); state.map = null; }
     $("signin-view").hidden = true;
     $("dashboard-view").hidden = false;
     $("signout").hidden = false;
@@ -547,39 +697,42 @@
     state.period = state.period || defaultPeriod();
     $("period-from").value = state.period.from;
     $("period-to").value = state.period.to;
-    clearInterval(state.refreshTimer);
-    state.refreshTimer = setInterval(refreshAccess, REFRESH_EVERY_MS);
+    scheduleRefresh();
+    const epoch = state.epoch;
     try {
       const me = await api("/me");
       state.user = { ...state.user, ...me };
-      const target = /^#\d{12}$/.test(location.hash) ? location.hash.slice(1) : state.user.scope;
       state.trail = await trailTo(state.user.scope);
+      if (epoch !== state.epoch) return;
       state.map = createMap();
       await new Promise((resolve) => (state.map.loaded() ? resolve() : state.map.once("load", resolve)));
       await colourVillages();
-      await open(target.startsWith(state.user.scope.replace(/0+$/, "")) ? target : state.user.scope);
     } catch (error) {
+      if (error instanceof Stale || epoch !== state.epoch) return;
       setStatus(error.message || t("load_failed"));
       document.body.dataset.state = "error";
+      return;
     }
+    await open(addressedRegion(), true);
   }
 
-  async function changePeriod(event) {
+  /** The region in the address (``#code``) when it is inside the caller's scope, else the scope. */
+  function addressedRegion() {
+    const code = /^#\d{12}$/.test(location.hash) ? location.hash.slice(1) : state.user.scope;
+    return code.startsWith(codePrefix(state.user.scope)) ? code : state.user.scope;
+  }
+
+  function changePeriod(event) {
     event.preventDefault();
     const from = $("period-from").value;
     const to = $("period-to").value;
     if (!from || !to || from > to) { setStatus(t("period_invalid")); return; }
-    state.period = { from, to };
-    document.body.dataset.state = "loading";
-    resetCellColours();
-    try {
+    act(async () => {
+      state.period = { from, to };
+      resetCellColours();
       await colourVillages();
-    } catch (error) {
-      setStatus(error.message);
-      document.body.dataset.state = "error";
-      return;
-    }
-    await open(current().code);
+      await showRegion(current().code, true);
+    });
   }
 
   function wire() {
@@ -589,25 +742,26 @@
       state.lang = state.lang === "zh" ? "en" : "zh";
       localStorage.setItem("grids.lang", state.lang);
       applyLanguage();
-      if (state.user && state.trail.length) renderTab();
+      if (state.user && state.map) act(async () => { await renderTab(); renderSummary(); });
+    });
+    // Back and Forward walk the drill-down (each region shown is an entry in the history).
+    window.addEventListener("popstate", () => {
+      if (state.user && state.map) open(addressedRegion(), true);
     });
     $("period-form").addEventListener("submit", changePeriod);
     $("breadcrumbs").addEventListener("click", (event) => {
       const code = event.target.dataset && event.target.dataset.code;
       if (event.target.tagName === "A" && code) { event.preventDefault(); open(code); }
     });
-    document.querySelectorAll(".tabs button").forEach((button) => button.addEventListener("click", async () => {
+    document.querySelectorAll(".tabs button").forEach((button) => button.addEventListener("click", () => {
       state.tab = button.dataset.tab;
-      document.body.dataset.state = "loading";
-      try { await renderTab(); document.body.dataset.state = "ready"; } catch (error) {
-        setStatus(error.message); document.body.dataset.state = "error";
-      }
+      act(renderTab);
     }));
-    $("download-csv").addEventListener("click", () => download("csv").catch((error) => setStatus(error.message)));
-    $("download-xlsx").addEventListener("click", () => download("xlsx").catch((error) => setStatus(error.message)));
+    $("download-csv").addEventListener("click", () => act(() => download("csv")));
+    $("download-xlsx").addEventListener("click", () => act(() => download("xlsx")));
   }
 
-  window.gridsDashboard = { state, open };
+  window.gridsDashboard = { state, open, codePrefix };
   wire();
   applyLanguage();
   if (state.access && state.user) start(); else signOut();

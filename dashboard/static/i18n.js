@@ -27,6 +27,8 @@ window.GRIDS_TEXT = {
     no_rows: "无数据", no_flagged: "本期没有异常走访", loading: "加载中…", load_failed: "加载失败",
     more_rows: "仅显示最近 {n} 条", period_invalid: "开始日期不能晚于结束日期",
     map_hint: "点击地图上的区域可逐级查看", signed_in_as: "{user}（{role}）",
+    role_city_admin: "市级管理员", role_county_admin: "区县管理员", role_township_supervisor: "镇街督导员",
+    role_village_admin: "村社区管理员", role_reviewer: "认证审核员", breadcrumbs_label: "层级导航", map_label: "地图",
   },
   en: {
     title: "Anti-fraud grid dashboard", switch_language: "中文", sign_out: "Sign out",
@@ -54,5 +56,8 @@ window.GRIDS_TEXT = {
     load_failed: "Could not load", more_rows: "Showing the latest {n} only",
     period_invalid: "The start date is after the end date",
     map_hint: "Click an area on the map to drill down", signed_in_as: "{user} ({role})",
+    role_city_admin: "City administrator", role_county_admin: "County administrator",
+    role_township_supervisor: "Township supervisor", role_village_admin: "Village administrator",
+    role_reviewer: "Certification reviewer", breadcrumbs_label: "Breadcrumbs", map_label: "Map",
   },
 };
