@@ -223,11 +223,13 @@ def test_paging_links(client):
     assert "offset=2" in links["self"]["href"]
     last = get_json(client, f"{OGC}/collections/villages/items?limit=2&offset={total - 1}")
     assert last["numberReturned"] == 1 and "next" not in {link["rel"] for link in last["links"]}
-    beyond = get_json(client, f"{OGC}/collections/villages/items?offset={total + 50}")
+    beyond = get_json(client, f"{OGC}/collections/villages/items?offset={total + 50}&limit=2")
     assert (beyond["numberReturned"], beyond["numberMatched"]) == (0, total)
+    previous = {link["rel"]: link for link in beyond["links"]}["prev"]["href"]
+    assert f"offset={total - 2}" in previous  # back to the last page, not further past the end
 
 
-@pytest.mark.parametrize("query", ["limit=0", "limit=10001", "limit=-5", "limit=abc", "limit=1.5", "offset=-1",
+@pytest.mark.parametrize("query", ["limit=0", "limit=-5", "limit=abc", "limit=1.5", "offset=-1",
                                    "offset=x", "limit=10&limit=20"])
 def test_bad_limit_or_offset_answers_400(client, query):
     body = get_json(client, f"{OGC}/collections/villages/items?{query}", status=400)
@@ -237,6 +239,24 @@ def test_bad_limit_or_offset_answers_400(client, query):
 
 def test_the_largest_limit_is_accepted(client):
     assert client.get(f"{OGC}/collections/villages/items?limit=10000").status_code == 200
+
+
+def test_a_limit_above_the_maximum_is_the_maximum(client):
+    page = get_json(client, f"{OGC}/collections/grids-tier3/items?limit=20000")
+    assert page["numberReturned"] == min(10_000, db_count("grids-tier3"))
+    assert "limit=10000" in {link["rel"]: link for link in page["links"]}["self"]["href"]
+
+
+def test_a_bbox_with_heights_is_the_same_bbox(client):
+    flat = get_json(client, f"{OGC}/collections/villages/items?bbox=108.5,32.5,109.5,33.5")
+    with_heights = get_json(client, f"{OGC}/collections/villages/items?bbox=108.5,32.5,-10,109.5,33.5,900")
+    assert [f["id"] for f in with_heights["features"]] == [f["id"] for f in flat["features"]]
+
+
+@pytest.mark.parametrize("path", ["/collections/", "/conformance/", "/collections/villages/",
+                                  "/collections/villages/items/"])
+def test_a_trailing_slash_is_the_same_resource(client, path):
+    assert client.get(OGC + path).status_code == 200
 
 
 @pytest.mark.parametrize("bbox", ["1,2,3", "1,2,3,4,5", "a,b,c,d", "108,32,109", "108,32,nan,33",

@@ -45,42 +45,42 @@ def landing():
     return _json(services.landing(_base()))
 
 
-@blp.get("/api")
+@blp.get("/api", strict_slashes=False)
 def api_definition():
     """The OpenAPI 3.0 definition of the OGC endpoints."""
     parse(FormatArgs(), request.args)
     return _json(services.openapi(_base()), services.OPENAPI)
 
 
-@blp.get("/conformance")
+@blp.get("/conformance", strict_slashes=False)
 def conformance():
     """The conformance classes."""
     parse(FormatArgs(), request.args)
     return _json(services.conformance())
 
 
-@blp.get("/collections")
+@blp.get("/collections", strict_slashes=False)
 def collections():
     """The feature collections and their extents in the caller's scope."""
     parse(FormatArgs(), request.args)
     return _json(services.collections(_base()))
 
 
-@blp.get("/collections/<string:collection_id>")
+@blp.get("/collections/<string:collection_id>", strict_slashes=False)
 def collection(collection_id):
     """One collection."""
     parse(FormatArgs(), request.args)
     return _json(services.collection(collection_id, _base()))
 
 
-@blp.get("/collections/<string:collection_id>/items")
+@blp.get("/collections/<string:collection_id>/items", strict_slashes=False)
 def items(collection_id):
     """A page of features (bbox, limit, offset) as GeoJSON."""
     args = parse(ItemsArgs(), request.args)
     return Response(services.items(collection_id, args, _base()), mimetype=GEOJSON_MIMETYPE)
 
 
-@blp.get("/collections/<string:collection_id>/items/<string:feature_id>")
+@blp.get("/collections/<string:collection_id>/items/<string:feature_id>", strict_slashes=False)
 def item(collection_id, feature_id):
     """One feature as GeoJSON."""
     parse(FormatArgs(), request.args)

@@ -34,11 +34,26 @@ class FormatArgs(Schema):
     f = fields.String(validate=validate.OneOf(["json", "geojson"]))
 
 
+class OgcBBoxField(BBoxField):
+    """OGC's bbox: 4 numbers, or 6 with heights (``minlon,minlat,minh,maxlon,maxlat,maxh``).
+
+    The features are flat, so heights select nothing away and are dropped.
+    """
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str) and value.count(",") == 5:
+            parts = value.split(",")
+            value = ",".join(parts[0:2] + parts[3:5])
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
 class ItemsArgs(FormatArgs):
     """Filters and paging of a collection's items."""
 
-    bbox = BBoxField()
-    limit = fields.Integer(load_default=DEFAULT_LIMIT, validate=validate.Range(1, MAX_LIMIT))
+    bbox = OgcBBoxField()
+    # Larger limits are not an error: the service answers at most MAX_LIMIT features (OGC API –
+    # Features 1.0.1 asks servers to use their maximum instead).
+    limit = fields.Integer(load_default=DEFAULT_LIMIT, validate=validate.Range(min=1))
     offset = fields.Integer(load_default=0, validate=validate.Range(0, MAX_OFFSET))
     # Core defines datetime; these features have no time of their own, so it selects nothing away.
     datetime = fields.String()

@@ -200,7 +200,9 @@ def items(collection_id: str, args: dict[str, Any], base: str) -> str:
         links.append(_link(_items_href(base, collection.id, bbox, limit, offset + len(rows)), "next",
                            GEOJSON_MIMETYPE, "Next page"))
     if offset > 0:
-        links.append(_link(_items_href(base, collection.id, bbox, limit, max(0, offset - limit)), "prev",
+        # Past the end, the previous page is the last one.
+        previous = max(0, min(offset - limit, matched - limit))
+        links.append(_link(_items_href(base, collection.id, bbox, limit, previous), "prev",
                            GEOJSON_MIMETYPE, "Previous page"))
     rest = json.dumps({
         "links": links, "numberMatched": matched, "numberReturned": len(rows),
@@ -244,8 +246,8 @@ def openapi(base: str) -> dict[str, Any]:
     items_params = [
         collection_id, f_param,
         {"name": "bbox", "in": "query", "required": False, "style": "form", "explode": False,
-         "description": "minlon,minlat,maxlon,maxlat (CRS84)",
-         "schema": {"type": "array", "minItems": 4, "maxItems": 4, "items": {"type": "number"}}},
+         "description": "minlon,minlat,maxlon,maxlat (CRS84), or 6 numbers with heights (ignored)",
+         "schema": {"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number"}}},
         {"name": "limit", "in": "query", "required": False, "style": "form", "explode": False,
          "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}},
         {"name": "offset", "in": "query", "required": False,
