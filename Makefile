@@ -23,7 +23,7 @@ translations: $(BIN)/.installed
 # The dashboard's map library, from the npm registry (served by the app, never from a CDN).
 DASHBOARD_VENDOR := dashboard/node_modules/.installed
 $(DASHBOARD_VENDOR): dashboard/package.json dashboard/package-lock.json
-	$(PYTHON) scripts/system_tools.py npm
+	$(PYTHON) scripts/system_tools.py --required npm
 	cd dashboard && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 

@@ -3,13 +3,13 @@
 
 Stdlib only, so it runs before the virtual environment exists.  Usage:
 
-    system_tools.py npm chromium ogrinfo cjk-font
+    system_tools.py [--required] npm chromium ogrinfo cjk-font
 
 Each argument is a command; the Debian package that provides it is installed with
 apt-get when the command is not on PATH.  Installing needs root (CI and sessions run
 as root); otherwise the missing commands are listed with the line that installs them
 and the script exits 0, so tests that need them skip rather than the build failing
-(``GRIDS_REQUIRE_TOOLS=1`` turns that into an error).
+(``--required`` or ``GRIDS_REQUIRE_TOOLS=1`` turns that into an error).
 """
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def _say(message: str) -> None:
     print(f"[system-tools] {message}", file=sys.stderr, flush=True)
 
 
-def ensure(commands: list[str]) -> int:
+def ensure(commands: list[str], required: bool = False) -> int:
     """Install the packages behind the missing ``commands``; 1 when some stay missing and are required."""
     unknown = [c for c in commands if c not in PACKAGES]
     if unknown:
@@ -49,7 +49,7 @@ def ensure(commands: list[str]) -> int:
     install = ["apt-get", "install", "-y", "--no-install-recommends", *packages]
     if os.geteuid() != 0:
         _say("missing " + ", ".join(missing) + "; as root run: apt-get update && " + " ".join(install))
-        return 1 if os.environ.get("GRIDS_REQUIRE_TOOLS") == "1" else 0
+        return 1 if required or os.environ.get("GRIDS_REQUIRE_TOOLS") == "1" else 0
     _say("installing " + " ".join(packages) + " from Debian's packages ...")
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     subprocess.run(["apt-get", "update", "-qq"], check=True, env=env, stdout=subprocess.DEVNULL)
@@ -62,4 +62,5 @@ def ensure(commands: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(ensure(sys.argv[1:]))
+    arguments = sys.argv[1:]
+    sys.exit(ensure([a for a in arguments if a != "--required"], required="--required" in arguments))
