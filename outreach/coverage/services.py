@@ -59,7 +59,16 @@ def coverage_rows(region_code: str, by: str | None, start: date | None, end: dat
     if by is None or LEVEL_ORDER.index(by) <= LEVEL_ORDER.index(region.level):
         raise Invalid(errors={"query": {"by": [f"Must be a level below the region's ({region.level})."]}})
     start, end = default_period(start, end)
-    prefix = code_prefix(region.code)
+    rows = rows_under(code_prefix(region.code), by, start, end, sort)
+    return {"region": region, "by": by, "from": start, "to": end, "rows": rows}
+
+
+def rows_under(prefix: str, by: str, start: date, end: date, sort: str = "coverage") -> list[dict[str, Any]]:
+    """Coverage rows of every region (or tier-3 cell) at level ``by`` whose code starts with ``prefix``.
+
+    The prefix may be a region of the same level (a village and ``by="village"``: its own row),
+    which is how a caller whose scope is one village gets that village's figures.
+    """
     cells, visited = _visited(prefix, by, start, end)
     counts = queries.visit_counts(prefix, by, start, end)
     installed = {key: apps for key, (_, apps) in cells.items()}
@@ -81,7 +90,7 @@ def coverage_rows(region_code: str, by: str | None, start: date | None, end: dat
     key_name = sort.lstrip("-")
     rows.sort(key=lambda r: (r[key_name] is None, r[key_name] if r[key_name] is not None else 0, r["code"]),
               reverse=sort.startswith("-"))
-    return {"region": region, "by": by, "from": start, "to": end, "rows": rows}
+    return rows
 
 
 def timeseries(region_code: str, interval: str, start: date | None, end: date | None) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from core.errors import NotFound
 from core.extensions import db
 from core.formats import GEOJSON_MIMETYPE
 from core.scope import scope_prefix
-from grids import services as territory
+from grids.models import code_prefix
 from outreach.coverage import services as coverage
 from outreach.ogc import queries
 from outreach.ogc.schemas import DEFAULT_LIMIT, MAX_LIMIT
@@ -136,28 +136,11 @@ def collection(collection_id: str, base: str) -> dict[str, Any]:
     return _describe(_get(collection_id), base, queries.extents())
 
 
-def _scope_region_code() -> str:
-    """The caller's scope as a region code (the prefix padded back to 12 digits)."""
-    prefix = scope_prefix(db.session)
-    return prefix.ljust(12, "0") if prefix else current_app.config["GRIDS_CITY_CODE"]
-
-
-def _village_coverage(region_code: str) -> dict[str, dict[str, Any]]:
-    """village code → coverage row over the last 30 days, for the villages of a region.
-
-    The coverage report's own figures (``coverage_rows``); a village as the region (a
-    village administrator's scope) has no child level, so its one row comes from the
-    report's per-village figures with the report's rounding and band.
-    """
+def _village_coverage(prefix: str) -> dict[str, dict[str, Any]]:
+    """village code → the coverage report's row over the last 30 days, for the villages under ``prefix``
+    (the caller's scope, or one village's own code)."""
     start, end = coverage.default_period(None, None, days=COVERAGE_DAYS)
-    region = territory.get_region(region_code)
-    if region.level != "village":
-        return {row["code"]: row for row in coverage.coverage_rows(region.code, "village", start, end)["rows"]}
-    figures = coverage.village_figures(region.code, start, end)
-    households, visited = figures["households"], figures["households_visited"]
-    share = round(visited / households, 4) if households else None
-    return {region.code: {"households": households, "households_visited": visited, "coverage": share,
-                          "band": coverage.band(share)}}
+    return {row["code"]: row for row in coverage.rows_under(prefix, "village", start, end)}
 
 
 def _properties(collection: Collection, row: Sequence[Any], figures: dict | None) -> dict[str, Any]:
@@ -191,7 +174,8 @@ def items(collection_id: str, args: dict[str, Any], base: str) -> str:
     limit = min(limit, MAX_LIMIT)
     matched = queries.count(collection.source, bbox)
     rows = queries.page(collection.source, bbox, limit, offset) if offset < matched else []
-    figures = _village_coverage(_scope_region_code()) if collection.with_coverage and rows else None
+    scope = scope_prefix(db.session) or code_prefix(current_app.config["GRIDS_CITY_CODE"])
+    figures = _village_coverage(scope) if collection.with_coverage and rows else None
     links = [
         _link(_items_href(base, collection.id, bbox, limit, offset), "self", GEOJSON_MIMETYPE, "This page"),
         _link(f"{base}/collections/{collection.id}", "collection", JSON, "The collection"),
@@ -218,11 +202,7 @@ def item(collection_id: str, feature_id: str, base: str) -> str:
     row = queries.one(collection.source, feature_id)
     if row is None:
         raise NotFound(_l("No feature %(id)s in %(collection)s.", id=feature_id, collection=collection_id))
-    figures = None
-    if collection.with_coverage:
-        # The village's township is enough (and in scope) unless the scope is the village itself.
-        prefix = scope_prefix(db.session) or ""
-        figures = _village_coverage(feature_id if len(prefix) > 9 else feature_id[:9] + "000")
+    figures = _village_coverage(feature_id) if collection.with_coverage else None
     body = json.loads(_feature(collection, row, figures))
     href = f"{base}/collections/{collection.id}"
     body["links"] = [_link(f"{href}/items/{feature_id}", "self", GEOJSON_MIMETYPE, "This feature"),
