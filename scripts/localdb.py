@@ -25,6 +25,8 @@ import sys
 import time
 from pathlib import Path
 
+from system_tools import apt_install  # the same folder: run as scripts/localdb.py
+
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
 DATA = VAR / "pgdata"
@@ -82,14 +84,10 @@ def ensure_postgis() -> None:
     command = ["apt-get", "install", "-y", "--no-install-recommends", *packages]
     if not _is_root():
         sys.exit("[localdb] PostGIS is missing; run as root:\n  apt-get update && " + " ".join(command))
-    _say("installing " + " ".join(packages) + " from Debian's packages ...")
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env, stdout=subprocess.DEVNULL)
-    result = subprocess.run(command, env=env, stdout=subprocess.DEVNULL)
-    if result.returncode != 0 and versions:
+    if apt_install(packages, say=_say) != 0 and versions:
         # Newer Debian: no versioned package for this server; take the distribution's own.
-        subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", "postgresql",
-                        "postgresql-postgis"], check=True, env=env, stdout=subprocess.DEVNULL)
+        if apt_install(["postgresql", "postgresql-postgis"], say=_say) != 0:
+            sys.exit("[localdb] apt-get could not install PostGIS")
     if not any(_has_postgis(v) for v in _pg_major_versions()):
         sys.exit("[localdb] PostGIS installation failed")
 

@@ -36,6 +36,15 @@ def _say(message: str) -> None:
     print(f"[system-tools] {message}", file=sys.stderr, flush=True)
 
 
+def apt_install(packages: list[str], say=_say) -> int:
+    """``apt-get update`` then install ``packages`` without recommends (root only); apt's exit code."""
+    say("installing " + " ".join(packages) + " from Debian's packages ...")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env, stdout=subprocess.DEVNULL)
+    return subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", *packages], env=env,
+                          stdout=subprocess.DEVNULL).returncode
+
+
 def ensure(commands: list[str], required: bool = False) -> int:
     """Install the packages behind the missing ``commands``; 1 when some stay missing and are required."""
     unknown = [c for c in commands if c not in PACKAGES]
@@ -50,10 +59,9 @@ def ensure(commands: list[str], required: bool = False) -> int:
     if os.geteuid() != 0:
         _say("missing " + ", ".join(missing) + "; as root run: apt-get update && " + " ".join(install))
         return 1 if required or os.environ.get("GRIDS_REQUIRE_TOOLS") == "1" else 0
-    _say("installing " + " ".join(packages) + " from Debian's packages ...")
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env, stdout=subprocess.DEVNULL)
-    subprocess.run(install, check=True, env=env, stdout=subprocess.DEVNULL)
+    if apt_install(packages) != 0:
+        _say("apt-get install failed: " + " ".join(packages))
+        return 1
     still = [c for c in missing if not _present(c)]
     if still:
         _say("still missing after installing: " + ", ".join(still))
