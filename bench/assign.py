@@ -10,22 +10,18 @@ import resource
 import time
 import tracemalloc
 
-from common import bench_app
+from common import seeded_bench_app
 from rich.console import Console
 
 from grids.assignments.optimiser import solve
 from grids.assignments.services import build_problem, create_plan
-from grids.cli import run_seed
-from grids.seed import CITY_CODE, database_is_empty
+from grids.seed import CITY_CODE
 
 
 def main() -> None:
     console = Console()
-    app = bench_app("grids_bench", recreate=False)
+    app = seeded_bench_app(console)
     with app.app_context():
-        if database_is_empty():
-            console.print("seeding the full reference data set into grids_bench first ...")
-            run_seed(1.0, 20241, reset=False, console=console)
         tracemalloc.start()
         started = time.perf_counter()
         plan = create_plan(CITY_CODE, keep_existing=False, actor="bench")

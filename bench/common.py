@@ -13,6 +13,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app import create_app  # noqa: E402
 from config import LOCAL_DATABASE_URL  # noqa: E402
+from grids.cli import run_seed  # noqa: E402
+from grids.seed import database_is_empty  # noqa: E402
+
+BENCH_SEED = 20241
+
+
+def seeded_bench_app(console):
+    """The scratch database ``grids_bench`` with the full reference data set, seeded on first use."""
+    app = bench_app("grids_bench", recreate=False)
+    with app.app_context():
+        if database_is_empty():
+            console.print("seeding the full reference data set into grids_bench first ...")
+            run_seed(1.0, BENCH_SEED, reset=False, console=console)
+    return app
 
 
 def bench_app(database: str = "grids_bench", recreate: bool = True):

@@ -13,7 +13,7 @@ import io
 import time
 
 import numpy as np
-from common import bench_app
+from common import seeded_bench_app
 from rich.console import Console
 from sqlalchemy import text
 
@@ -21,10 +21,8 @@ from core.coords import wgs84_to_gcj02
 from core.extensions import db
 from grids import queries as territory
 from grids.accounts.services import ensure_admin, tokens_for
-from grids.cli import run_seed
 from grids.households import queries as household_queries
 from grids.households.models import HOUSEHOLD_TAGS
-from grids.seed import database_is_empty
 
 
 def make_csv(rows: int, rng: np.random.Generator) -> bytes:
@@ -74,11 +72,8 @@ def main() -> None:
     parser.add_argument("--baseline-sample", type=int, default=2_000)
     args = parser.parse_args()
     console = Console()
-    app = bench_app("grids_bench", recreate=False)
+    app = seeded_bench_app(console)
     with app.app_context():
-        if database_is_empty():
-            console.print("seeding the full reference data set into grids_bench first ...")
-            run_seed(1.0, 20241, reset=False, console=console)
         admin, _ = ensure_admin("bench-admin-password", app.config["GRIDS_CITY_CODE"])
         token = tokens_for(admin, with_refresh=False)["access_token"]
         before = db.session.execute(text("select max(id) from households")).scalar()

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
-from common import bench_app
+from common import seeded_bench_app
 from rich.console import Console
 from sqlalchemy import text
 
@@ -29,8 +29,6 @@ from core.coords import wgs84_to_gcj02
 from core.extensions import db
 from grids.accounts.models import User
 from grids.accounts.services import create_user, tokens_for
-from grids.cli import run_seed
-from grids.seed import database_is_empty
 
 ROOT = Path(__file__).resolve().parent.parent
 PORT = int(os.environ.get("BENCH_PORT", "5057"))
@@ -108,11 +106,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4)
     args = parser.parse_args()
     console = Console()
-    app = bench_app("grids_bench", recreate=False)
+    app = seeded_bench_app(console)
     with app.app_context():
-        if database_is_empty():
-            console.print("seeding the full reference data set into grids_bench first ...")
-            run_seed(1.0, 20241, reset=False, console=console)
         workers = make_workers(args.batches + args.singles)
         database_url = db.engine.url.render_as_string(hide_password=False)
     console.print(f"{len(workers)} worker accounts ready")

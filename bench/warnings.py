@@ -13,13 +13,11 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from common import bench_app
+from common import seeded_bench_app
 from rich.console import Console
 from sqlalchemy import text
 
 from core.extensions import db
-from grids.cli import run_seed
-from grids.seed import database_is_empty
 from outreach.warnings import services
 
 LEVELS = ("urgent", "high", "medium", "low")
@@ -38,10 +36,8 @@ def main() -> None:
     parser.add_argument("--baseline", type=int, default=300)
     args = parser.parse_args()
     console = Console()
-    app = bench_app("grids_bench", recreate=False)
+    app = seeded_bench_app(console)
     with app.app_context():
-        if database_is_empty():
-            run_seed(1.0, 20241, reset=False, console=console)
         households = db.session.execute(text(
             "select id from households tablesample system (30) limit :n"), {"n": args.open}).scalars().all()
         db.session.execute(text("delete from warning_events where by in ('routing', 'escalation')"))
