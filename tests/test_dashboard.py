@@ -61,13 +61,34 @@ def page(browser, live_server):
     assert not errors, f"JavaScript errors on the page: {errors}"
 
 
-def _api(live_server, path: str, token: str | None = None, body: dict | None = None):
+def _api(live_server, path: str, token: str | None = None, body: dict | None = None, with_headers: bool = False):
+    """The JSON the live server answers (and its headers, when asked)."""
     request = urllib.request.Request(live_server.url + "/api/v1" + path,
                                      data=json.dumps(body).encode() if body is not None else None,
                                      headers={"Content-Type": "application/json",
                                               **({"Authorization": f"Bearer {token}"} if token else {})})
     with urllib.request.urlopen(request, timeout=30) as response:
-        return json.load(response)
+        return (json.load(response), response.headers) if with_headers else json.load(response)
+
+
+def _click_map_at(page, lon: float, lat: float) -> None:
+    """A mouse click on the map where the point (lon, lat) is drawn."""
+    x, y = page.evaluate(f"(() => {{ const p = window.gridsDashboard.state.map.project([{lon}, {lat}]);"
+                         f" return [p.x, p.y]; }})()")
+    box = page.locator("#map").bounding_box()
+    page.mouse.click(box["x"] + x, box["y"] + y)
+
+
+def _sign_in_as_new_account(page, live_server, role: str, level: str) -> dict:
+    """Create an account of ``role`` scoped to the first region of ``level``, sign in; that region."""
+    token = _admin_token(live_server)
+    region = _api(live_server, f"/regions?level={level}&page_size=1", token)[0]
+    username, password = f"dashboard_{level}", f"{level}-password-1"
+    _api(live_server, "/users", token, {"username": username, "password": password, "role": role,
+                                        "scope": region["code"]})
+    _sign_in(page, username, password)
+    _wait_drawn(page)
+    return region
 
 
 def _admin_token(live_server) -> str:
@@ -168,10 +189,7 @@ def test_a_supervisor_signs_in_drills_down_and_downloads(page, live_server):
     village_code = listed[-1]
     feature = _api(live_server, f"/regions/{village_code}?f=geojson", token)
     lon, lat = _interior_point(feature["geometry"])
-    x, y = page.evaluate(f"(() => {{ const p = window.gridsDashboard.state.map.project([{lon}, {lat}]);"
-                         f" return [p.x, p.y]; }})()")
-    box = page.locator("#map").bounding_box()
-    page.mouse.click(box["x"] + x, box["y"] + y)
+    _click_map_at(page, lon, lat)
     _wait(page, f"{READY} && document.body.dataset.region === '{village_code}'")
     _wait_drawn(page)
     cells = {grid["code"] for grid in _api(live_server, f"/grids?region={village_code}&tier=3&page_size=1000", token)}
@@ -280,10 +298,7 @@ def test_fast_clicks_history_and_an_expired_token(page, live_server):
 
     # A click on a village at city level opens its county: one level at a time.
     lon, lat = _interior_point(_api(live_server, f"/regions/{village['code']}?f=geojson", token)["geometry"])
-    x, y = page.evaluate(f"(() => {{ const p = window.gridsDashboard.state.map.project([{lon}, {lat}]);"
-                         f" return [p.x, p.y]; }})()")
-    box = page.locator("#map").bounding_box()
-    page.mouse.click(box["x"] + x, box["y"] + y)
+    _click_map_at(page, lon, lat)
     _wait(page, f"{READY} && document.body.dataset.region === '{county_code}'")
 
     # Asked for a village and then the city at once: the city wins, whatever answers first.
@@ -315,10 +330,8 @@ def test_fast_clicks_history_and_an_expired_token(page, live_server):
 
 
 def _total_flagged(live_server, token) -> int:
-    request = urllib.request.Request(live_server.url + "/api/v1/visits?flagged=true&page_size=1",
-                                     headers={"Authorization": f"Bearer {token}"})
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.headers["X-Pagination"])["total"]
+    _visits, headers = _api(live_server, "/visits?flagged=true&page_size=1", token, with_headers=True)
+    return json.loads(headers["X-Pagination"])["total"]
 
 
 def test_sign_in_refuses_bad_passwords_and_roles_without_a_map(page, live_server):
@@ -336,11 +349,7 @@ def test_sign_in_refuses_bad_passwords_and_roles_without_a_map(page, live_server
 
 def test_a_township_supervisor_sees_only_their_township(page, live_server):
     token = _admin_token(live_server)
-    township = _api(live_server, "/regions?level=township&page_size=1", token)[0]
-    _api(live_server, "/users", token, {"username": "dashboard_township", "password": "township-password-1",
-                                        "role": "township_supervisor", "scope": township["code"]})
-    _sign_in(page, "dashboard_township", "township-password-1")
-    _wait_drawn(page)
+    township = _sign_in_as_new_account(page, live_server, "township_supervisor", "township")
     assert page.get_attribute("body", "data-region") == township["code"]
     own = {region["code"] for region in _api(live_server, f"/regions?parent={township['code']}", token)}
     page.evaluate("window.gridsDashboard.state.map.zoomOut({duration: 0})")
@@ -351,11 +360,7 @@ def test_a_township_supervisor_sees_only_their_township(page, live_server):
 
 def test_a_village_administrator_lands_on_their_cells(page, live_server):
     token = _admin_token(live_server)
-    village = _api(live_server, "/regions?level=village&page_size=1", token)[0]
-    _api(live_server, "/users", token, {"username": "dashboard_village", "password": "village-password-1",
-                                        "role": "village_admin", "scope": village["code"]})
-    _sign_in(page, "dashboard_village", "village-password-1")
-    _wait_drawn(page)
+    village = _sign_in_as_new_account(page, live_server, "village_admin", "village")
     assert page.get_attribute("body", "data-level") == "village"
     assert page.inner_text("#breadcrumbs") == village["name"]  # nothing above their scope
     cells = {grid["code"] for grid in _api(live_server, f"/grids?region={village['code']}&tier=3&page_size=1000",
