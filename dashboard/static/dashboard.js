@@ -23,13 +23,18 @@
     access: sessionStorage.getItem("grids.access"),
     refresh: sessionStorage.getItem("grids.refresh"),
     user: JSON.parse(sessionStorage.getItem("grids.user") || "null"),
-    trail: [], period: null, tab: "lagging", regions: new Map(), report: null,
-    coloured: { villages: new Set(), grids: new Set(), "village-cells": new Set() }, cellRegions: new Set(),
-    cellRows: new Map(), map: null, refreshTimer: null,
+    period: null, tab: "lagging", map: null, refreshTimer: null,
+    ...freshTerritory(),
     epoch: 0,      // bumped at sign-out: answers to an earlier account's requests are dropped
     openSeq: 0,    // the latest region asked for: an open() overtaken by a newer one is skipped
   };
   let queue = Promise.resolve();  // user actions run one after another, in the order asked
+
+  /** What the page knows of one account's territory: empty at the start and after sign-out. */
+  function freshTerritory() {
+    return { trail: [], regions: new Map(), report: null, cellRows: new Map(),
+      coloured: { villages: new Set(), grids: new Set(), "village-cells": new Set() } };
+  }
   const $ = (id) => document.getElementById(id);
 
   // --- text -------------------------------------------------------------------------
@@ -201,9 +206,7 @@
   function signOut() {
     ["grids.access", "grids.refresh", "grids.user"].forEach((key) => sessionStorage.removeItem(key));
     // Nothing of one account's territory stays for the next one to sign in on this page.
-    Object.assign(state, { access: null, refresh: null, user: null, trail: [], regions: new Map(), report: null,
-      cellRegions: new Set(), cellRows: new Map(),
-      coloured: { villages: new Set(), grids: new Set(), "village-cells": new Set() } });
+    Object.assign(state, { access: null, refresh: null, user: null, ...freshTerritory() });
     state.epoch += 1;
     queue = Promise.resolve();
     clearTimeout(state.refreshTimer);
@@ -339,7 +342,6 @@
   /** Forget the cell colours (a new period); they are fetched again township by township. */
   function resetCellColours() {
     setBands("grids", []);
-    state.cellRegions = new Set();
     state.cellRows = new Map();
   }
 
@@ -353,20 +355,17 @@
 
   /** Colour the tile cells of one township (or smaller scope) for the period, once. */
   async function colourCellsOf(regionCode) {
-    if (state.cellRegions.has(regionCode)) return state.cellRows.get(regionCode);
-    const period = state.period;
-    const asked = state.cellRegions;
-    asked.add(regionCode);
+    if (state.cellRows.has(regionCode)) return state.cellRows.get(regionCode);
+    const asked = state.cellRows;
     const pending = api(`/coverage?${query({ region: regionCode, by: "grid", ...periodParams() })}`);
-    state.cellRows.set(regionCode, pending);
+    asked.set(regionCode, pending);
     try {
       const rows = await pending;
-      // A new period (or account) since the request: its colours are not for this map.
-      if (period === state.period && asked === state.cellRegions) setBands("grids", rows, false);
+      // A new period or account replaces the cache: colours asked for before are not for this map.
+      if (asked === state.cellRows) setBands("grids", rows, false);
       return rows;
     } catch (error) {
       asked.delete(regionCode);
-      state.cellRows.delete(regionCode);
       throw error;
     }
   }
