@@ -40,16 +40,18 @@ def _test_database_url() -> str:
     return url.set(database=f"{url.database}_test").render_as_string(hide_password=False)
 
 
-def _recreate_database(url: str) -> None:
-    """Drop and create the test database, with PostGIS, so every session starts clean."""
+def _recreate_database(url: str, template: str | None = None) -> None:
+    """Drop and create a database: empty with PostGIS (every session starts clean), or a copy of the
+    database named ``template``."""
     parsed = make_url(url)
     admin = parsed.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
     with psycopg.connect(admin, autocommit=True) as connection:
         connection.execute(f'drop database if exists "{parsed.database}" with (force)')
-        connection.execute(f'create database "{parsed.database}"')
-    target = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(target, autocommit=True) as connection:
-        connection.execute("create extension if not exists postgis")
+        connection.execute(f'create database "{parsed.database}"' + (f' template "{template}"' if template else ""))
+    if template is None:
+        target = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+        with psycopg.connect(target, autocommit=True) as connection:
+            connection.execute("create extension if not exists postgis")
 
 
 @pytest.fixture(scope="session")
@@ -66,22 +68,14 @@ def app():
         ensure_admin(ADMIN_PASSWORD, application.config["GRIDS_CITY_CODE"])
         db.session.remove()
         db.engine.dispose()  # a template copy needs the source database idle
-    _copy_database(url, _live_database_url(url))
+    # A copy of the seeded database for tests that need a real server (live_server).
+    _recreate_database(_live_database_url(url), template=make_url(url).database)
     return application
 
 
 def _live_database_url(url: str) -> str:
     parsed = make_url(url)
     return parsed.set(database=f"{parsed.database}_live").render_as_string(hide_password=False)
-
-
-def _copy_database(source: str, target: str) -> None:
-    """Create ``target`` as a copy of the seeded ``source`` (for tests that need a real server)."""
-    source_name, parsed = make_url(source).database, make_url(target)
-    admin = parsed.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'drop database if exists "{parsed.database}" with (force)')
-        connection.execute(f'create database "{parsed.database}" template "{source_name}"')
 
 
 def _free_port() -> int:
