@@ -15,16 +15,15 @@ import flask_migrate
 import psycopg
 import pytest
 from flask_sqlalchemy.session import _app_ctx_id
-from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import scoped_session, sessionmaker
 
 from app import create_app
 from config import LOCAL_DATABASE_URL
 from core.extensions import db
-from grids.accounts.models import User
-from grids.accounts.services import ensure_admin, tokens_for
+from grids.accounts.services import ensure_admin
 from grids.seed import seed_ankang
+from tests.helpers import bearer
 
 TEST_SCALE = 0.01
 TEST_SEED = 7
@@ -151,13 +150,6 @@ def db_session(app):
             db.session = original
             transaction.rollback()
             connection.close()
-
-
-def bearer(app, username: str) -> str:
-    """An Authorization header value for ``username`` (issued directly, no login)."""
-    with app.app_context():
-        user = db.session.scalar(select(User).where(User.username == username))
-        return "Bearer " + tokens_for(user, with_refresh=False)["access_token"]
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
-"""Helpers shared by tests: users of any role, tokens, and sample objects."""
+"""Helpers shared by tests: SQL on the test session, users of any role, tokens, and sample objects."""
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -16,10 +17,32 @@ from outreach.warnings.services import create_warnings
 PASSWORD = "correct-horse-battery"
 
 
+def sql(statement: str, **params):
+    """Run SQL on the test session (inside the test's rolled-back transaction)."""
+    return db.session.execute(text(statement), params)
+
+
+def one(statement: str, **params):
+    """The first row of a SQL query on the test session."""
+    return sql(statement, **params).first()
+
+
+def pagination(response) -> dict:
+    """The decoded X-Pagination header of a list response."""
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return json.loads(response.headers["X-Pagination"])
+
+
 def auth(username: str) -> dict[str, str]:
     """Authorization header for ``username`` (token issued directly, no login)."""
     user = db.session.scalar(select(User).where(User.username == username))
     return {"Authorization": "Bearer " + tokens_for(user, with_refresh=False)["access_token"]}
+
+
+def bearer(app, username: str) -> str:
+    """An Authorization header value for ``username``, outside a request (token issued directly)."""
+    with app.app_context():
+        return auth(username)["Authorization"]
 
 
 def make_user(username: str, role: str, scope: str, member_id: int | None = None) -> User:

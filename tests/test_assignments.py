@@ -4,13 +4,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from config import DEFAULT_LEAD_CAPACITY
 from core.extensions import db
 from grids.assignments.optimiser import CHIEF_KINDS
-from tests.helpers import auth, first_village, make_user, member_in, tier3_in
+from tests.helpers import auth, first_village, make_user, member_in, sql, tier3_in
 
 API = "/api/v1"
 COUNTY_A = "610902"  # one village, 利村社区
@@ -21,10 +20,6 @@ ASSIGNMENT_FIELDS = {"id", "member_id", "grid_code", "role", "village_code", "va
 
 
 # --- helpers ---
-
-def sql(statement: str, **params):
-    return db.session.execute(text(statement), params)
-
 
 def assert_error(response, status: int, rule: str | None = None) -> dict:
     assert response.status_code == status, response.get_data(as_text=True)

@@ -1,36 +1,16 @@
 """The audit log: newest first, scoped to the reader's territory, admins only, filters."""
 from __future__ import annotations
 
-import json
 from datetime import datetime
 
 import pytest
-from sqlalchemy import select, text
 
-from core.extensions import db
-from grids.accounts.models import User
-from grids.accounts.services import tokens_for
+from tests.helpers import bearer, pagination, sql
 
 ENTRY_FIELDS = {"id", "at", "actor", "action", "object_type", "object_id", "region_code", "details", "comment"}
 PASSWORD = "a-long-enough-password"
 COUNTY_A = "610902"
 COUNTY_B = "610921"
-
-
-def bearer(app, username: str) -> str:
-    """An Authorization header value for ``username`` (as in tests/conftest.py)."""
-    with app.app_context():
-        user = db.session.scalar(select(User).where(User.username == username))
-        return "Bearer " + tokens_for(user, with_refresh=False)["access_token"]
-
-
-def sql(statement: str, **params):
-    return db.session.execute(text(statement), params)
-
-
-def pagination(response) -> dict:
-    assert response.status_code == 200, response.get_data(as_text=True)
-    return json.loads(response.headers["X-Pagination"])
 
 
 def assert_error(response, status: int) -> None:

@@ -5,12 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import text
 
 from core.clock import today
 from core.coords import wgs84_to_bd09, wgs84_to_gcj02
-from core.extensions import db
-from tests.helpers import auth, make_user
+from tests.helpers import auth, make_user, sql
 
 API = "/api/v1"
 CITY = "610900000000"
@@ -26,10 +24,6 @@ CASE_FIELDS = {"id", "occurred_on", "type", "loss_yuan", "location", "village_co
 
 
 # --- helpers ---
-
-def sql(statement: str, **params):
-    return db.session.execute(text(statement), params)
-
 
 def assert_error(response, status: int) -> dict:
     assert response.status_code == status, response.get_data(as_text=True)

@@ -7,14 +7,13 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import text
 
 from core.clock import today
 from core.errors import Invalid
 from core.extensions import db
 from outreach.certification.services import import_certified
 from outreach.visits.services import store_visits
-from tests.helpers import auth, certification_in, make_user, visit_in
+from tests.helpers import auth, certification_in, make_user, sql, visit_in
 
 API = "/api/v1"
 CITY = "610900000000"
@@ -44,10 +43,6 @@ USERS = {
 
 
 # --- helpers ---
-
-def sql(statement: str, **params):
-    return db.session.execute(text(statement), params)
-
 
 def settle() -> None:
     """Commit what the test set up and start a fresh session (nothing cached bypasses the request's scope)."""

@@ -7,12 +7,10 @@ import uuid
 from datetime import date, datetime, time, timedelta
 
 import pytest
-from sqlalchemy import text
 
-from core.extensions import db
 from outreach.coverage import services as coverage_services
 from outreach.visits.services import LOCAL, store_visits
-from tests.helpers import auth, first_village, make_user, member_in
+from tests.helpers import auth, first_village, make_user, member_in, sql
 
 API = "/api/v1"
 COVERAGE = f"{API}/coverage"
@@ -26,10 +24,6 @@ BUCKET_FIELDS = {"start", "end", "visits", "completed_visits", "flagged_visits",
 
 
 # --- helpers ---
-
-def sql(statement: str, **params):
-    return db.session.execute(text(statement), params)
-
 
 def today() -> date:
     return datetime.now(LOCAL).date()

@@ -12,11 +12,9 @@ from datetime import date, datetime, time, timedelta
 import pytest
 from openpyxl import load_workbook
 from shapely.geometry import shape
-from sqlalchemy import text
 
-from core.extensions import db
 from outreach.visits.services import LOCAL, store_visits
-from tests.helpers import auth, make_user
+from tests.helpers import auth, make_user, sql
 
 API = "/api/v1"
 COVERAGE = f"{API}/coverage"
@@ -30,10 +28,6 @@ BOM = b"\xef\xbb\xbf"
 # (region, by) of every kind of grouping.
 GROUPINGS = [(CITY, "county"), (CITY, "village"), ("610981000000", "township"), ("610981001000", "village"),
              ("610981001001", "grid")]
-
-
-def sql(statement: str, **params):
-    return db.session.execute(text(statement), params)
 
 
 def today() -> date:

@@ -13,11 +13,11 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import text
 
 from core.extensions import db
 from outreach.coverage import services as coverage_services
 from outreach.visits.services import LOCAL, store_visits
+from tests.helpers import sql
 
 API = "/api/v1"
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -38,10 +38,6 @@ BATCHES = 4
 ROW_FIELDS = {"code", "name", "households", "households_visited", "coverage", "band", "vulnerable",
               "vulnerable_visited", "vulnerable_coverage", "app_installed", "app_install_rate", "grids",
               "grids_visited", "visits", "flagged_visits"}
-
-
-def sql(statement: str, **params):
-    return db.session.execute(text(statement), params)
 
 
 @contextmanager

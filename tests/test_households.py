@@ -2,16 +2,12 @@
 from __future__ import annotations
 
 import io
-import json
 
 import numpy as np
 import pytest
-from sqlalchemy import select, text
 
 from core.coords import to_wgs84, wgs84_to_bd09, wgs84_to_gcj02
-from core.extensions import db
-from grids.accounts.models import User
-from grids.accounts.services import tokens_for
+from tests.helpers import bearer, one, pagination, sql
 
 HOUSEHOLD_FIELDS = {"id", "grid_code", "village_code", "location", "address", "residents", "tags", "updated_at",
                     "removed_at"}
@@ -21,26 +17,6 @@ COUNTY_A = "610902"
 COUNTY_B = "610921"
 HEADER = "lon,lat,crs,address,residents,tags"
 BOM = b"\xef\xbb\xbf"
-
-
-def bearer(app, username: str) -> str:
-    """An Authorization header value for ``username`` (as in tests/conftest.py)."""
-    with app.app_context():
-        user = db.session.scalar(select(User).where(User.username == username))
-        return "Bearer " + tokens_for(user, with_refresh=False)["access_token"]
-
-
-def sql(statement: str, **params):
-    return db.session.execute(text(statement), params)
-
-
-def one(statement: str, **params):
-    return sql(statement, **params).first()
-
-
-def pagination(response) -> dict:
-    assert response.status_code == 200, response.get_data(as_text=True)
-    return json.loads(response.headers["X-Pagination"])
 
 
 def assert_error(response, status: int, field: str | None = None, location: str | None = "json") -> dict:

@@ -1,41 +1,17 @@
 """Members: list, filters, GeoJSON, create/update with crs conversion, phone protection, scope, roles, audit."""
 from __future__ import annotations
 
-import json
-
 import pytest
-from sqlalchemy import select, text
 
 from core.coords import to_wgs84, wgs84_to_bd09, wgs84_to_gcj02
 from core.extensions import db
 from core.personal_data import decrypt_phone
-from grids.accounts.models import User
-from grids.accounts.services import tokens_for
+from tests.helpers import bearer, one, pagination, sql
 
 MEMBER_FIELDS = {"id", "name", "phone", "kind", "village_code", "home", "active"}
 PASSWORD = "a-long-enough-password"
 COUNTY_A = "610902"  # 汉滨区
 COUNTY_B = "610921"  # 汉阴县
-
-
-def bearer(app, username: str) -> str:
-    """An Authorization header value for ``username`` (as in tests/conftest.py)."""
-    with app.app_context():
-        user = db.session.scalar(select(User).where(User.username == username))
-        return "Bearer " + tokens_for(user, with_refresh=False)["access_token"]
-
-
-def sql(statement: str, **params):
-    return db.session.execute(text(statement), params)
-
-
-def one(statement: str, **params):
-    return sql(statement, **params).first()
-
-
-def pagination(response) -> dict:
-    assert response.status_code == 200, response.get_data(as_text=True)
-    return json.loads(response.headers["X-Pagination"])
 
 
 def assert_error(response, status: int, field: str | None = None, location: str = "json") -> dict:

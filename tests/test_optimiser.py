@@ -8,13 +8,12 @@ import itertools
 import numpy as np
 import pytest
 from scipy.optimize import linear_sum_assignment
-from sqlalchemy import text
 
 from config import DEFAULT_LEAD_CAPACITY
 from core.extensions import db
 from grids.assignments.optimiser import CHIEF_KINDS, Problem, solve
 from grids.models import code_prefix
-from tests.helpers import auth, make_user
+from tests.helpers import auth, make_user, sql
 
 API = "/api/v1"
 VILLAGE = "610902001001"
@@ -354,10 +353,6 @@ def test_progress_steps_reported():
 
 
 # --- API helpers ---
-
-def sql(statement: str, **params):
-    return db.session.execute(text(statement), params)
-
 
 def assert_error(response, status: int, rule: str | None = None) -> dict:
     assert response.status_code == status, response.get_data(as_text=True)

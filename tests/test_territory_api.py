@@ -10,21 +10,11 @@ from sqlalchemy import text
 from core.coords import wgs84_to_bd09, wgs84_to_gcj02
 from core.extensions import db
 from grids.seed import CITY_CODE, scaled_counts
+from tests.helpers import one, pagination
 
 COUNTS = scaled_counts(0.01)  # the scale tests/conftest.py seeds
 REGION_FIELDS = {"code", "name", "level", "parent_code", "households", "grids"}
 GRID_FIELDS = {"code", "tier", "parent_code", "village_code", "name", "households", "members"}
-
-
-def pagination(response) -> dict:
-    """The decoded X-Pagination header of a list response."""
-    assert response.status_code == 200, response.get_data(as_text=True)
-    return json.loads(response.headers["X-Pagination"])
-
-
-def one(sql: str, **params):
-    """The first row of a SQL query on the test session."""
-    return db.session.execute(text(sql), params).first()
 
 
 def some_tier3_cell():

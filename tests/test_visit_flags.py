@@ -11,22 +11,16 @@ from datetime import UTC, datetime, time, timedelta
 from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import text
 
 from core.coords import wgs84_to_bd09, wgs84_to_gcj02
-from core.extensions import db
 from outreach.visits.services import LOCAL, haversine_m
-from tests.helpers import auth, make_user
+from tests.helpers import auth, make_user, sql
 
 API = "/api/v1"
 SYNC = f"{API}/visits/sync"
 
 
 # --- helpers ---
-
-def sql(statement: str, **params):
-    return db.session.execute(text(statement), params)
-
 
 def inside(code: str) -> tuple[float, float]:
     """A WGS84 point safely inside a cell (the centre of its largest inscribed circle)."""

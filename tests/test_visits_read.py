@@ -8,13 +8,11 @@ from datetime import UTC, datetime, time, timedelta
 from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import text
 
 from core.coords import wgs84_to_gcj02
-from core.extensions import db
 from outreach.visits.seed import seed_visits
 from outreach.visits.services import LOCAL, store_visits
-from tests.helpers import auth, make_user
+from tests.helpers import auth, make_user, sql
 
 API = "/api/v1"
 VISIT_FIELDS = {"id", "household_id", "grid_code", "village_code", "member_id", "visited_at", "outcome", "location",
@@ -23,10 +21,6 @@ VISIT_FIELDS = {"id", "household_id", "grid_code", "village_code", "member_id", 
 
 
 # --- helpers ---
-
-def sql(statement: str, **params):
-    return db.session.execute(text(statement), params)
-
 
 def lone_chief(county_not: str | None = None):
     """A tier-3 cell's chief living in its village and holding nothing else (outside a county if given)."""

@@ -18,7 +18,7 @@ from core.coords import wgs84_to_bd09, wgs84_to_gcj02
 from core.extensions import db
 from outreach.visits import queries
 from outreach.visits.services import LOCAL, store_visits
-from tests.helpers import auth, make_user
+from tests.helpers import auth, make_user, sql
 
 API = "/api/v1"
 SYNC = f"{API}/visits/sync"
@@ -26,10 +26,6 @@ RESULT_FIELDS = {"id", "status", "flags", "errors", "household_id"}
 
 
 # --- helpers ---
-
-def sql(statement: str, **params):
-    return db.session.execute(text(statement), params)
-
 
 def lone_chiefs():
     """Tier-3 cells whose chief lives in the cell's village and holds no other assignment."""

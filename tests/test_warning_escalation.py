@@ -9,11 +9,12 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import event
 
 from core.extensions import db
 from outreach.warnings import services
 from outreach.warnings.services import create_warnings, escalate, record_event
+from tests.helpers import sql
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 CELL = "610981001001-01-01"
@@ -22,10 +23,6 @@ SECOND = timedelta(seconds=1)
 
 
 # --- helpers ---
-
-def sql(statement: str, **params):
-    return db.session.execute(text(statement), params)
-
 
 def household() -> int:
     return sql("select min(id) from households where grid_code = :g and removed_at is null", g=CELL).scalar_one()

@@ -17,7 +17,7 @@ from core.coords import wgs84_to_gcj02
 from core.extensions import db
 from core.personal_data import decrypt_phone
 from outreach.warnings.services import create_warnings
-from tests.helpers import auth, make_user
+from tests.helpers import auth, make_user, sql
 
 API = "/api/v1"
 CITY = "610900000000"
@@ -40,10 +40,6 @@ CHECKLIST = {"screen_sharing": True, "verification_codes_given": False, "transfe
 
 
 # --- helpers ---
-
-def sql(statement: str, **params):
-    return db.session.execute(text(statement), params)
-
 
 def sql_change(statement: str, **params) -> None:
     """Change data and commit (a savepoint inside the test's transaction): a request's teardown would otherwise

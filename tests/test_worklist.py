@@ -15,11 +15,9 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import text
 
-from core.extensions import db
 from outreach.visits.services import LOCAL, decode_token, encode_token, store_visits
-from tests.helpers import auth, make_user
+from tests.helpers import auth, make_user, sql
 
 API = "/api/v1"
 WORKLIST = f"{API}/me/worklist"
@@ -30,10 +28,6 @@ EMPTY = {"full": False, "cells": [], "removed_cells": [], "households": [], "rem
 
 
 # --- helpers ---
-
-def sql(statement: str, **params):
-    return db.session.execute(text(statement), params)
-
 
 def worker(username: str, tier: int, offset: int = 0, lone: bool = True) -> SimpleNamespace:
     """A phone for the chief of a tier-``tier`` cell who lives in its village (holding nothing else if lone)."""
