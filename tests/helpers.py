@@ -39,6 +39,23 @@ def auth(username: str) -> dict[str, str]:
     return {"Authorization": "Bearer " + tokens_for(user, with_refresh=False)["access_token"]}
 
 
+def assert_error(response, status: int, field: str | None = None, location: str | None = "json",
+                 rule: str | None = None) -> dict:
+    """Check the one error shape (a field error under ``location``, or at the top of ``errors`` when it is
+    None; a named broken rule); the body."""
+    assert response.status_code == status, response.get_data(as_text=True)
+    body = response.get_json()
+    assert body["code"] == status
+    assert isinstance(body["status"], str) and body["status"]
+    assert isinstance(body["message"], str) and body["message"]
+    if field is not None:
+        errors = body["errors"][location] if location else body["errors"]
+        assert field in errors, body
+    if rule is not None:
+        assert body.get("rule") == rule, body
+    return body
+
+
 def bearer(app, username: str) -> str:
     """An Authorization header value for ``username``, outside a request (token issued directly)."""
     with app.app_context():

@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from config import DEFAULT_LEAD_CAPACITY
 from core.extensions import db
 from grids.assignments.optimiser import CHIEF_KINDS
-from tests.helpers import auth, first_village, make_user, member_in, sql, tier3_in
+from tests.helpers import assert_error, auth, first_village, make_user, member_in, sql, tier3_in
 
 API = "/api/v1"
 COUNTY_A = "610902"  # one village, 利村社区
@@ -20,15 +20,6 @@ ASSIGNMENT_FIELDS = {"id", "member_id", "grid_code", "role", "village_code", "va
 
 
 # --- helpers ---
-
-def assert_error(response, status: int, rule: str | None = None) -> dict:
-    assert response.status_code == status, response.get_data(as_text=True)
-    body = response.get_json()
-    assert body["code"] == status and body["message"]
-    if rule is not None:
-        assert body.get("rule") == rule, body
-    return body
-
 
 def post(client, member_id: int, grid_code: str, role: str = "chief", headers: dict | None = None):
     return client.post(f"{API}/assignments", json={"member_id": member_id, "grid_code": grid_code, "role": role},
@@ -168,7 +159,7 @@ def test_liaison_kinds_allowed(client, kind):
 def test_liaison_kinds_refused(client, kind):
     cell = tier3_in(first_village(COUNTY_A))
     member = free_member(COUNTY_A, kind, cell, max_chiefs=99)
-    assert_error(post(client, member, cell, "liaison"), 409, "ineligible")
+    assert_error(post(client, member, cell, "liaison"), 409, rule="ineligible")
     assert sql("select count(*) from assignments where member_id = :m and grid_code = :g",
                m=member, g=cell).scalar() == 0
 
@@ -179,7 +170,7 @@ def test_second_chief_refused(client):
     cell = tier3_in(first_village(COUNTY_A))
     before = current_chief(cell)
     member = free_member(COUNTY_A, "party_member", cell)
-    assert_error(post(client, member, cell), 409, "one_chief")
+    assert_error(post(client, member, cell), 409, rule="one_chief")
     assert current_chief(cell) == before
     # ... but the member may still join the cell as a worker.
     assert create(client, member, cell, "worker")["role"] == "worker"
@@ -198,7 +189,7 @@ def test_chief_kind_must_suit_the_tier(client, tier):
             # Make room again for the next kind.
             assert client.delete(f"{API}/assignments/{body['id']}").status_code == 200
         else:
-            assert_error(response, 409, "ineligible")
+            assert_error(response, 409, rule="ineligible")
             assert current_chief(cell) is None
 
 
@@ -213,7 +204,7 @@ def test_tier1_chief_comes_from_the_village(client):
     end_chief(client, cell)
     for kind in ("village_secretary", "village_cadre"):
         stranger = free_member(other_village, kind, cell)
-        assert_error(post(client, stranger, cell), 409, "ineligible")
+        assert_error(post(client, stranger, cell), 409, rule="ineligible")
     assert current_chief(cell) is None
     local = free_member(village, "village_cadre", cell)
     assert create(client, local, cell)["member_id"] == local
@@ -237,7 +228,7 @@ def test_lead_capacity(client, app, monkeypatch):
     monkeypatch.setitem(app.config["GRIDS_LEAD_CAPACITY"], "party_member", held + 1)
     create(client, member, cells[0])
     assert chiefs_held(member) == held + 1
-    body = assert_error(post(client, member, cells[1]), 409, "capacity")
+    body = assert_error(post(client, member, cells[1]), 409, rule="capacity")
     assert str(held + 1) in body["message"]
     assert current_chief(cells[1]) is None
     # The capacity is per kind: a township cadre is not held back by the party members' limit.
@@ -252,7 +243,7 @@ def test_capacity_counts_only_current_chiefs(client, app, monkeypatch):
     member = free_member(COUNTY_A, "party_member", cell)
     monkeypatch.setitem(app.config["GRIDS_LEAD_CAPACITY"], "party_member", chiefs_held(member) + 1)
     first = create(client, member, cell)
-    assert_error(post(client, member, second), 409, "capacity")
+    assert_error(post(client, member, second), 409, rule="capacity")
     # Ending one frees the slot: ended (history) assignments do not count.
     assert client.delete(f"{API}/assignments/{first['id']}").status_code == 200
     assert create(client, member, second)["member_id"] == member
@@ -261,7 +252,7 @@ def test_capacity_counts_only_current_chiefs(client, app, monkeypatch):
 def test_capacity_of_a_kind_missing_from_config_is_zero(client, app, monkeypatch, cell_a):
     monkeypatch.delitem(app.config["GRIDS_LEAD_CAPACITY"], "party_member")
     member = free_member(COUNTY_A, "party_member", cell_a)
-    assert_error(post(client, member, cell_a), 409, "capacity")
+    assert_error(post(client, member, cell_a), 409, rule="capacity")
 
 
 def test_max_assignments_any_role(client, app, monkeypatch):
@@ -272,7 +263,7 @@ def test_max_assignments_any_role(client, app, monkeypatch):
     monkeypatch.setitem(app.config, "GRIDS_MAX_ASSIGNMENTS", held + 2)
     create(client, member, cells[0], "worker")
     create(client, member, cells[1], "worker")
-    assert_error(post(client, member, cells[2], "worker"), 409, "capacity")
+    assert_error(post(client, member, cells[2], "worker"), 409, rule="capacity")
     assert_error(post(client, member, cells[2], "liaison"), 409)
 
 
@@ -280,7 +271,7 @@ def test_member_only_assigned_inside_their_county(client):
     cell = tier3_in(first_village(COUNTY_A))
     outsider = member_in(first_village(COUNTY_B))
     for role in ("worker", "liaison", "chief"):
-        assert_error(post(client, outsider, cell, role), 409, "outside_county")
+        assert_error(post(client, outsider, cell, role), 409, rule="outside_county")
     assert sql("select count(*) from assignments where member_id = :m and grid_code = :g",
                m=outsider, g=cell).scalar() == 0
 
@@ -289,11 +280,11 @@ def test_already_assigned(client):
     cell = tier3_in(first_village(COUNTY_A))
     member = free_member(COUNTY_A, "party_member", cell, max_chiefs=99)
     create(client, member, cell, "worker")
-    assert_error(post(client, member, cell, "worker"), 409, "already_assigned")
-    assert_error(post(client, member, cell, "liaison"), 409, "already_assigned")
+    assert_error(post(client, member, cell, "worker"), 409, rule="already_assigned")
+    assert_error(post(client, member, cell, "liaison"), 409, rule="already_assigned")
     # The current chief is also already in the cell.
     chief = current_chief(cell).member_id
-    assert_error(post(client, chief, cell, "worker"), 409, "already_assigned")
+    assert_error(post(client, chief, cell, "worker"), 409, rule="already_assigned")
 
 
 def test_inactive_member_refused(client, cell_a):
@@ -301,7 +292,7 @@ def test_inactive_member_refused(client, cell_a):
     sql("update members set active = false where id = :m", m=member)
     db.session.commit()
     for role in ("chief", "worker", "liaison"):
-        assert_error(post(client, member, cell_a, role), 409, "member_inactive")
+        assert_error(post(client, member, cell_a, role), 409, rule="member_inactive")
     assert current_chief(cell_a) is None
 
 
@@ -310,7 +301,7 @@ def test_refused_assignment_leaves_no_trace(client):
     before_assignments = sql("select count(*) from assignments").scalar()
     before_audit = sql("select count(*) from audit_log where action like 'assignment.%'").scalar()
     member = free_member(COUNTY_A, "party_member", cell)
-    assert_error(post(client, member, cell), 409, "one_chief")
+    assert_error(post(client, member, cell), 409, rule="one_chief")
     assert sql("select count(*) from assignments").scalar() == before_assignments
     assert sql("select count(*) from audit_log where action like 'assignment.%'").scalar() == before_audit
 
@@ -334,7 +325,7 @@ def test_delete_ends_and_keeps_history(client, cell_a):
     assert created["id"] in ended and ended[created["id"]]["valid_to"] is not None
     # The seed's chief, ended by the fixture, is in the history too.
     assert len(history) == 2 and all(a["valid_to"] for a in history)
-    assert_error(client.delete(f"{API}/assignments/{created['id']}"), 409, "already_ended")
+    assert_error(client.delete(f"{API}/assignments/{created['id']}"), 409, rule="already_ended")
 
 
 def test_end_is_audited(client, cell_a):
@@ -554,7 +545,7 @@ def test_capacity_counts_chiefs_outside_the_callers_scope(client, app, monkeypat
     cell = tier_cells(village, 3)[0]
     end_chief(client, cell, headers)
     response = post(client, member, cell, "chief", headers)
-    assert_error(response, 409, "capacity")
+    assert_error(response, 409, rule="capacity")
     assert chiefs_held(member) == 1
 
 
@@ -567,7 +558,7 @@ def test_max_assignments_counts_outside_the_callers_scope(client, app, monkeypat
     create(client, member, tier_cells(other_village, 3)[0], "worker")
     make_user("assign_village_max", "village_admin", village)
     response = post(client, member, tier_cells(village, 3)[0], "worker", auth("assign_village_max"))
-    assert_error(response, 409, "capacity")
+    assert_error(response, 409, rule="capacity")
 
 
 # --- the database's own guards ---

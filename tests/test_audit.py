@@ -5,18 +5,12 @@ from datetime import datetime
 
 import pytest
 
-from tests.helpers import bearer, pagination, sql
+from tests.helpers import assert_error, bearer, pagination, sql
 
 ENTRY_FIELDS = {"id", "at", "actor", "action", "object_type", "object_id", "region_code", "details", "comment"}
 PASSWORD = "a-long-enough-password"
 COUNTY_A = "610902"
 COUNTY_B = "610921"
-
-
-def assert_error(response, status: int) -> None:
-    assert response.status_code == status, response.get_data(as_text=True)
-    body = response.get_json()
-    assert body["code"] == status and body["message"]
 
 
 def village_in(county: str) -> str:

@@ -8,7 +8,7 @@ import pytest
 
 from core.clock import today
 from core.coords import wgs84_to_bd09, wgs84_to_gcj02
-from tests.helpers import auth, make_user, sql
+from tests.helpers import assert_error, auth, make_user, sql
 
 API = "/api/v1"
 CITY = "610900000000"
@@ -24,13 +24,6 @@ CASE_FIELDS = {"id", "occurred_on", "type", "loss_yuan", "location", "village_co
 
 
 # --- helpers ---
-
-def assert_error(response, status: int) -> dict:
-    assert response.status_code == status, response.get_data(as_text=True)
-    body = response.get_json()
-    assert body["code"] == status and body["message"]
-    return body
-
 
 def interior(village: str) -> tuple[float, float]:
     """A WGS84 point well inside a village (centre of its largest inscribed circle)."""

@@ -13,7 +13,7 @@ from core.errors import Invalid
 from core.extensions import db
 from outreach.certification.services import import_certified
 from outreach.visits.services import store_visits
-from tests.helpers import auth, certification_in, make_user, sql, visit_in
+from tests.helpers import assert_error, auth, certification_in, make_user, sql, visit_in
 
 API = "/api/v1"
 CITY = "610900000000"
@@ -48,15 +48,6 @@ def settle() -> None:
     """Commit what the test set up and start a fresh session (nothing cached bypasses the request's scope)."""
     db.session.commit()
     db.session.remove()
-
-
-def assert_error(response, status: int, rule: str | None = None) -> dict:
-    assert response.status_code == status, response.get_data(as_text=True)
-    body = response.get_json()
-    assert body["code"] == status and body["message"]
-    if rule is not None:
-        assert body.get("rule") == rule, body
-    return body
 
 
 def ok(response, status: int = 200):
@@ -335,7 +326,7 @@ def test_the_real_default_thresholds(client, user):
     store(first[163:], now, app=False)
     make_user("va-small", "village_admin", SMALL)
     headers = auth("va-small")
-    body = assert_error(apply(client, headers, SMALL), 409, "not_eligible")
+    body = assert_error(apply(client, headers, SMALL), 409, rule="not_eligible")
     assert body["criteria"] == [
         {"name": "coverage", "value": 0.9485, "threshold": 0.95, "passed": False},
         {"name": "vulnerable_coverage", "value": 0.9912, "threshold": 1.0, "passed": False},
@@ -401,8 +392,8 @@ def test_township_rejects(client, user):
     assert rejected["status"] == "rejected" and rejected["valid_until"] is None
     entry = audit_entries("certification.decision", application["id"])
     assert [(e.actor, e.comment, e.details["status"]) for e in entry] == [("rt", "入户率数据存疑", "rejected")]
-    assert_error(decide(client, user("rc"), application["id"]), 409, "closed")
-    assert_error(decide(client, user("rt"), application["id"]), 409, "closed")
+    assert_error(decide(client, user("rc"), application["id"]), 409, rule="closed")
+    assert_error(decide(client, user("rt"), application["id"]), 409, rule="closed")
     assert status_of(application["id"]) == "rejected"
     # A rejected application is closed: the village may apply again.
     again = applied(client, user("va"))
@@ -418,14 +409,14 @@ def test_county_rejects_after_the_township(client, user):
     assert rejected["status"] == "rejected" and rejected["valid_until"] is None and rejected["certified_on"] is None
     assert [(d["level"], d["decision"]) for d in rejected["decisions"]] == [("township", "approve"),
                                                                             ("county", "reject")]
-    assert_error(decide(client, user("rc"), application["id"]), 409, "closed")
+    assert_error(decide(client, user("rc"), application["id"]), 409, rule="closed")
 
 
 @pytest.mark.parametrize("decision", ["approve", "reject"])
 def test_county_before_township_is_409(client, user, decision):
     put_criteria(client)
     application = applied(client, user("va"))
-    assert_error(decide(client, user("rc"), application["id"], decision), 409, "township_first")
+    assert_error(decide(client, user("rc"), application["id"], decision), 409, rule="township_first")
     assert status_of(application["id"]) == "submitted"
     assert sql("select count(*) from certification_decisions").scalar() == 0
     assert audit_entries("certification.decision", application["id"]) == []
@@ -436,7 +427,7 @@ def test_township_twice_is_409(client, user, decision):
     put_criteria(client)
     application = applied(client, user("va"))
     ok(decide(client, user("rt"), application["id"]), 201)
-    assert_error(decide(client, user("rt"), application["id"], decision), 409, "already_decided")
+    assert_error(decide(client, user("rt"), application["id"], decision), 409, rule="already_decided")
     assert status_of(application["id"]) == "township_approved"
     assert sql("select count(*) from certification_decisions").scalar() == 1
 
@@ -446,38 +437,38 @@ def test_decisions_on_closed_certifications_are_409(client, user):
     done = certified(client, user)
     for name in ("rt", "rc"):
         for decision in ("approve", "reject"):
-            assert_error(decide(client, user(name), done["id"], decision), 409, "closed")
+            assert_error(decide(client, user(name), done["id"], decision), 409, rule="closed")
     assert status_of(done["id"]) == "certified"
     imported = certification_in(V2)
     settle()
-    assert_error(decide(client, user("rt"), imported), 409, "closed")
+    assert_error(decide(client, user("rt"), imported), 409, rule="closed")
     record_case(client, user("pol"), V2)
     assert status_of(imported) == "suspended"
-    assert_error(decide(client, user("rc"), imported), 409, "closed")
+    assert_error(decide(client, user("rc"), imported), 409, rule="closed")
     assert sql("select count(*) from certification_decisions").scalar() == 2
 
 
 def test_applying_while_an_application_is_open_is_409(client, user):
     put_criteria(client)
     application = applied(client, user("va"))
-    assert_error(apply(client, user("va")), 409, "open_application")
-    assert_error(apply(client, None), 409, "open_application")
+    assert_error(apply(client, user("va")), 409, rule="open_application")
+    assert_error(apply(client, None), 409, rule="open_application")
     ok(decide(client, user("rt"), application["id"]), 201)
-    assert_error(apply(client, user("ts")), 409, "open_application")
+    assert_error(apply(client, user("ts")), 409, rule="open_application")
     assert sql("select count(*) from certifications where village_code = :v", v=V).scalar() == 1
 
 
 def test_applying_when_certified_is_409(client, user):
     put_criteria(client)
     certified(client, user)
-    assert_error(apply(client, user("va")), 409, "already_certified")
+    assert_error(apply(client, user("va")), 409, rule="already_certified")
     certification_in(V2)
     settle()
-    assert_error(apply(client, user("va2"), V2), 409, "already_certified")
+    assert_error(apply(client, user("va2"), V2), 409, rule="already_certified")
 
 
 def test_applying_when_not_eligible_lists_the_failing_criteria(client, user):
-    body = assert_error(apply(client, user("va")), 409, "not_eligible")
+    body = assert_error(apply(client, user("va")), 409, rule="not_eligible")
     assert body["criteria"] == [
         {"name": "coverage", "value": 0, "threshold": 0.95, "passed": False},
         {"name": "vulnerable_coverage", "value": 0, "threshold": 1.0, "passed": False},
@@ -485,7 +476,7 @@ def test_applying_when_not_eligible_lists_the_failing_criteria(client, user):
     ]
     put_criteria(client)
     record_case(client, user("pol"), V)
-    body = assert_error(apply(client, user("va")), 409, "not_eligible")
+    body = assert_error(apply(client, user("va")), 409, rule="not_eligible")
     assert body["criteria"] == [{"name": "zero_cases", "value": 1, "threshold": 0, "passed": False}]
     assert sql("select count(*) from certifications").scalar() == 0
     assert sql("select count(*) from audit_log where action = 'certification.apply'").scalar() == 0
@@ -574,7 +565,7 @@ def test_a_later_criteria_change_never_rewrites_an_application(client, user):
     assert sql("select criteria_version, evaluation from certifications where id = :id",
                id=application["id"]).one() == stored
     # A new application is judged by the new version.
-    assert_error(apply(client, user("va2"), V2), 409, "not_eligible")
+    assert_error(apply(client, user("va2"), V2), 409, rule="not_eligible")
 
 
 # --- suspension ---
@@ -603,7 +594,7 @@ def test_a_case_suspends_a_certified_village_at_once(client, user):
     assert entry.actor == "pol" and entry.details == {"case_id": case["id"]} and entry.region_code == V
     # A second case finds nothing left to suspend; the village cannot apply while the case counts.
     assert record_case(client, user("pol"), V)["suspended_certification_id"] is None
-    assert_error(apply(client, user("va")), 409, "not_eligible")
+    assert_error(apply(client, user("va")), 409, rule="not_eligible")
     listed = ok(client.get(f"{API}/certifications?status=suspended"))
     assert [c["id"] for c in listed] == [done["id"]]
 
@@ -652,7 +643,7 @@ def test_expiry(client, user, monkeypatch):
     share = fraud_free(client, C)
     assert share["certified"] == 0 and share["villages"] == 2
     assert fraud_free(client)["certified"] == 0
-    body = assert_error(decide(client, user("rc"), done["id"]), 409, "closed")
+    body = assert_error(decide(client, user("rc"), done["id"]), 409, rule="closed")
     assert "expired" in body["message"]
     assert sql("select status from certifications where id = :id", id=done["id"]).scalar() == "certified"
     # An expired certification can be renewed by a new application.

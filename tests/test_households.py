@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from core.coords import to_wgs84, wgs84_to_bd09, wgs84_to_gcj02
-from tests.helpers import bearer, one, pagination, sql
+from tests.helpers import assert_error, bearer, one, pagination, sql
 
 HOUSEHOLD_FIELDS = {"id", "grid_code", "village_code", "location", "address", "residents", "tags", "updated_at",
                     "removed_at"}
@@ -17,18 +17,6 @@ COUNTY_A = "610902"
 COUNTY_B = "610921"
 HEADER = "lon,lat,crs,address,residents,tags"
 BOM = b"\xef\xbb\xbf"
-
-
-def assert_error(response, status: int, field: str | None = None, location: str | None = "json") -> dict:
-    assert response.status_code == status, response.get_data(as_text=True)
-    body = response.get_json()
-    assert body["code"] == status
-    assert isinstance(body["status"], str) and body["status"]
-    assert isinstance(body["message"], str) and body["message"]
-    if field is not None:
-        errors = body["errors"][location] if location else body["errors"]
-        assert field in errors, body
-    return body
 
 
 def household_count() -> int:

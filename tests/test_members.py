@@ -6,23 +6,12 @@ import pytest
 from core.coords import to_wgs84, wgs84_to_bd09, wgs84_to_gcj02
 from core.extensions import db
 from core.personal_data import decrypt_phone
-from tests.helpers import bearer, one, pagination, sql
+from tests.helpers import assert_error, bearer, one, pagination, sql
 
 MEMBER_FIELDS = {"id", "name", "phone", "kind", "village_code", "home", "active"}
 PASSWORD = "a-long-enough-password"
 COUNTY_A = "610902"  # 汉滨区
 COUNTY_B = "610921"  # 汉阴县
-
-
-def assert_error(response, status: int, field: str | None = None, location: str = "json") -> dict:
-    assert response.status_code == status, response.get_data(as_text=True)
-    body = response.get_json()
-    assert body["code"] == status
-    assert isinstance(body["status"], str) and body["status"]
-    assert isinstance(body["message"], str) and body["message"]
-    if field is not None:
-        assert field in body["errors"][location], body
-    return body
 
 
 def village_in(county: str) -> str:

@@ -13,7 +13,7 @@ from config import DEFAULT_LEAD_CAPACITY
 from core.extensions import db
 from grids.assignments.optimiser import CHIEF_KINDS, Problem, solve
 from grids.models import code_prefix
-from tests.helpers import auth, make_user, sql
+from tests.helpers import assert_error, auth, make_user, sql
 
 API = "/api/v1"
 VILLAGE = "610902001001"
@@ -354,15 +354,6 @@ def test_progress_steps_reported():
 
 # --- API helpers ---
 
-def assert_error(response, status: int, rule: str | None = None) -> dict:
-    assert response.status_code == status, response.get_data(as_text=True)
-    body = response.get_json()
-    assert body["code"] == status and body["message"]
-    if rule is not None:
-        assert body.get("rule") == rule, body
-    return body
-
-
 def plan(client, region: str, keep_existing: bool = True, headers: dict | None = None) -> dict:
     response = client.post(f"{API}/assignment-plans", json={"region": region, "keep_existing": keep_existing},
                            headers=headers or {})
@@ -564,7 +555,7 @@ def test_apply_twice_is_refused(client):
     body = plan(client, TOWNSHIP_A, keep_existing=False)
     assert apply(client, body["id"]).status_code == 200
     after = chiefs_under(TOWNSHIP_A[:9])
-    assert_error(apply(client, body["id"]), 409, "plan_applied")
+    assert_error(apply(client, body["id"]), 409, rule="plan_applied")
     assert chiefs_under(TOWNSHIP_A[:9]) == after
     assert sql("select count(*) from audit_log where action = 'assignment_plan.apply' and object_id = :id",
                id=str(body["id"])).scalar() == 1
@@ -577,7 +568,7 @@ def test_apply_after_a_manual_change_is_refused(client):
     assert body["changes"] > 0
     end_chief(client, tier_cells(prefix, 3)[5])
     before = chiefs_under(prefix)
-    assert_error(apply(client, body["id"]), 409, "plan_stale")
+    assert_error(apply(client, body["id"]), 409, rule="plan_stale")
     assert chiefs_under(prefix) == before
     assert sql("select count(*) from assignments where plan_id = :p", p=body["id"]).scalar() == 0
     assert sql("select status from assignment_plans where id = :p", p=body["id"]).scalar() == "draft"
@@ -591,7 +582,7 @@ def test_apply_after_a_chief_is_replaced_is_refused(client):
     end_chief(client, cell)
     body = plan(client, TOWNSHIP_A, keep_existing=True)
     assign(client, farthest_free_member(cell), cell)
-    assert_error(apply(client, body["id"]), 409, "plan_stale")
+    assert_error(apply(client, body["id"]), 409, rule="plan_stale")
 
 
 def test_a_change_outside_the_region_does_not_make_the_plan_stale(client):
@@ -732,7 +723,7 @@ def test_apply_refused_when_a_planned_member_filled_their_capacity_elsewhere(cli
     for cell in tier_cells(other_village, 2)[:capacity]:
         end_chief(client, cell)
         assign(client, member, cell)  # allowed: the plan is not applied yet
-    assert_error(apply(client, body["id"]), 409, "plan_stale")
+    assert_error(apply(client, body["id"]), 409, rule="plan_stale")
     assert sql("select count(*) from assignments where member_id = :m and role = 'chief' and valid_to is null",
                m=member).scalar() <= capacity
 
@@ -745,7 +736,7 @@ def test_apply_refused_when_a_planned_member_was_deactivated(client):
     member = {i.grid_code: i.member_id for i in items(body["id"])}[cell]
     response = client.patch(f"{API}/members/{member}", json={"active": False})
     assert response.status_code == 200, response.get_data(as_text=True)
-    assert_error(apply(client, body["id"]), 409, "plan_stale")
+    assert_error(apply(client, body["id"]), 409, rule="plan_stale")
     assert current_chief(cell) is None
 
 

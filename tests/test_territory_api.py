@@ -10,7 +10,7 @@ from sqlalchemy import text
 from core.coords import wgs84_to_bd09, wgs84_to_gcj02
 from core.extensions import db
 from grids.seed import CITY_CODE, scaled_counts
-from tests.helpers import one, pagination
+from tests.helpers import assert_error, one, pagination
 
 COUNTS = scaled_counts(0.01)  # the scale tests/conftest.py seeds
 REGION_FIELDS = {"code", "name", "level", "parent_code", "households", "grids"}
@@ -25,18 +25,6 @@ def some_tier3_cell():
         from grids g, ST_MaximumInscribedCircle(g.boundary) c
         where tier = 3 order by code limit 1 offset 7
     """)
-
-
-def assert_error(response, status: int, field: str | None = None, location: str = "query") -> dict:
-    """Check the error shape (and a field error under ``location``) and return the body."""
-    assert response.status_code == status, response.get_data(as_text=True)
-    body = response.get_json()
-    assert body["code"] == status
-    assert isinstance(body["status"], str) and body["status"]
-    assert isinstance(body["message"], str) and body["message"]
-    if field is not None:
-        assert field in body["errors"][location], body
-    return body
 
 
 # --- regions ---
@@ -76,7 +64,7 @@ def test_regions_filter_by_level_and_parent(client):
     ("parent=61090200000x", "parent"),
 ])
 def test_regions_bad_filters(client, query, field):
-    assert_error(client.get(f"/api/v1/regions?{query}"), 422, field)
+    assert_error(client.get(f"/api/v1/regions?{query}"), 422, field, location="query")
 
 
 def test_regions_pagination(client):
@@ -98,7 +86,7 @@ def test_regions_pagination(client):
 @pytest.mark.parametrize("query, field", [("page_size=1001", "page_size"), ("page_size=0", "page_size"),
                                           ("page=0", "page")])
 def test_regions_pagination_limits(client, query, field):
-    assert_error(client.get(f"/api/v1/regions?{query}"), 422, field)
+    assert_error(client.get(f"/api/v1/regions?{query}"), 422, field, location="query")
 
 
 def test_region_by_code(client):
@@ -181,7 +169,7 @@ def test_one_object_as_a_geojson_feature(client, path, table, code):
 
 
 def test_bad_format_is_422(client):
-    assert_error(client.get("/api/v1/regions?f=kml"), 422, "f")
+    assert_error(client.get("/api/v1/regions?f=kml"), 422, "f", location="query")
 
 
 # --- grids ---
@@ -235,7 +223,7 @@ def test_grids_filter_by_tier(client, tier):
 @pytest.mark.parametrize("query, field", [("tier=4", "tier"), ("tier=0", "tier"), ("tier=x", "tier"),
                                           ("region=6109", "region")])
 def test_grids_bad_filters(client, query, field):
-    assert_error(client.get(f"/api/v1/grids?{query}"), 422, field)
+    assert_error(client.get(f"/api/v1/grids?{query}"), 422, field, location="query")
 
 
 def test_grids_unknown_region_is_404(client):
@@ -313,7 +301,7 @@ def test_grids_bbox_over_the_city_returns_everything(client):
     "",
 ])
 def test_grids_malformed_bbox_is_422(client, bbox):
-    body = assert_error(client.get(f"/api/v1/grids?bbox={bbox}"), 422, "bbox")
+    body = assert_error(client.get(f"/api/v1/grids?bbox={bbox}"), 422, "bbox", location="query")
     assert body["errors"]["query"]["bbox"]
 
 

@@ -18,7 +18,7 @@ from core.coords import wgs84_to_bd09, wgs84_to_gcj02
 from core.extensions import db
 from outreach.visits import queries
 from outreach.visits.services import LOCAL, store_visits
-from tests.helpers import auth, make_user, sql
+from tests.helpers import assert_error, auth, make_user, sql
 
 API = "/api/v1"
 SYNC = f"{API}/visits/sync"
@@ -114,14 +114,6 @@ def stored(visit_id: str):
 
 def other_village_household(village: str) -> int:
     return sql("select min(id) from households where village_code <> :v and removed_at is null", v=village).scalar()
-
-
-def assert_error(response, status: int) -> dict:
-    assert response.status_code == status, response.get_data(as_text=True)
-    body = response.get_json()
-    assert body["code"] == status and isinstance(body["status"], str) and body["status"]
-    assert isinstance(body["message"], str) and body["message"]
-    return body
 
 
 # --- created ---

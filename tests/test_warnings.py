@@ -17,7 +17,7 @@ from core.coords import wgs84_to_gcj02
 from core.extensions import db
 from core.personal_data import decrypt_phone
 from outreach.warnings.services import create_warnings
-from tests.helpers import auth, make_user, sql
+from tests.helpers import assert_error, auth, make_user, sql
 
 API = "/api/v1"
 CITY = "610900000000"
@@ -122,15 +122,6 @@ def detail(client, warning_id: int, headers: dict | None = None) -> dict:
     response = client.get(f"{API}/warnings/{warning_id}", headers=headers or {})
     assert response.status_code == 200, response.get_data(as_text=True)
     return response.get_json()
-
-
-def assert_error(response, status: int, rule: str | None = None) -> dict:
-    assert response.status_code == status, response.get_data(as_text=True)
-    payload = response.get_json()
-    assert payload["code"] == status and payload["message"]
-    if rule is not None:
-        assert payload.get("rule") == rule, payload
-    return payload
 
 
 def warning_row(warning_id: int):
@@ -534,7 +525,7 @@ def test_illegal_transitions_are_409(client, police, field, steps, illegal):
     before = detail(client, warning["id"])
     response = client.post(f"{API}/warnings/{warning['id']}/events", headers=field.headers, json={
         "id": str(uuid.uuid4()), "type": illegal, "at": datetime.now(UTC).isoformat(), "outcome": "false_alarm"})
-    assert_error(response, 409, "illegal_transition")
+    assert_error(response, 409, rule="illegal_transition")
     after = detail(client, warning["id"])
     assert after == before
 
@@ -552,7 +543,7 @@ def test_a_retry_is_200_and_the_same_id_with_other_content_409(client, police, f
 
     response = client.post(f"{API}/warnings/{warning['id']}/events", headers=field.headers, json={
         "id": event_id, "type": "acknowledged", "at": (at + timedelta(minutes=1)).isoformat()})
-    assert_error(response, 409, "event_conflict")
+    assert_error(response, 409, rule="event_conflict")
     assert sql("select count(*) from warning_events where id = cast(:e as uuid)", e=event_id).scalar() == 1
 
 
