@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, text
 
+from core.coords import wgs84_to_bd09, wgs84_to_gcj02
 from core.extensions import db
 from grids.accounts.models import User
 from grids.accounts.services import create_user, tokens_for
@@ -54,6 +55,15 @@ def assert_error(response, status: int, field: str | None = None, location: str 
     if rule is not None:
         assert body.get("rule") == rule, body
     return body
+
+
+def to_crs(lon: float, lat: float, crs: str) -> tuple[float, float]:
+    """A WGS84 point as a phone reporting in ``crs`` would send it."""
+    if crs == "gcj02":
+        return tuple(float(v) for v in wgs84_to_gcj02(lon, lat))
+    if crs == "bd09":
+        return tuple(float(v) for v in wgs84_to_bd09(lon, lat))
+    return lon, lat
 
 
 def bearer(app, username: str) -> str:

@@ -7,8 +7,7 @@ from datetime import timedelta
 import pytest
 
 from core.clock import today
-from core.coords import wgs84_to_bd09, wgs84_to_gcj02
-from tests.helpers import assert_error, auth, make_user, sql
+from tests.helpers import assert_error, auth, make_user, sql, to_crs
 
 API = "/api/v1"
 CITY = "610900000000"
@@ -61,11 +60,7 @@ def police(db_session) -> dict:
 @pytest.mark.parametrize("form", ["geojson", "lonlat"])
 def test_create_with_a_location_in_any_crs_derives_the_village(client, police, crs, form):
     lon, lat = interior(VILLAGE_B2)
-    sent_lon, sent_lat = lon, lat
-    if crs == "gcj02":
-        sent_lon, sent_lat = (float(v) for v in wgs84_to_gcj02(lon, lat))
-    elif crs == "bd09":
-        sent_lon, sent_lat = (float(v) for v in wgs84_to_bd09(lon, lat))
+    sent_lon, sent_lat = to_crs(lon, lat, crs)
     if crs in ("gcj02", "bd09"):
         assert abs(sent_lon - lon) + abs(sent_lat - lat) > 1e-4  # the transform really moved the point
     location = {"type": "Point", "coordinates": [sent_lon, sent_lat], "crs": crs} if form == "geojson" \

@@ -12,9 +12,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from core.coords import wgs84_to_bd09, wgs84_to_gcj02
 from outreach.visits.services import LOCAL, haversine_m
-from tests.helpers import auth, make_user, sql
+from tests.helpers import auth, make_user, sql, to_crs
 
 API = "/api/v1"
 SYNC = f"{API}/visits/sync"
@@ -47,14 +46,6 @@ def shifted(point: tuple[float, float], east_m: float) -> tuple[float, float]:
     moved = (lon + east_m / (111_320.0 * math.cos(math.radians(lat))), lat)
     assert abs(haversine_m(*point, *moved) - abs(east_m)) < 0.01 * abs(east_m) + 1
     return moved
-
-
-def to_crs(lon: float, lat: float, crs: str) -> tuple[float, float]:
-    if crs == "gcj02":
-        return tuple(float(v) for v in wgs84_to_gcj02(lon, lat))
-    if crs == "bd09":
-        return tuple(float(v) for v in wgs84_to_bd09(lon, lat))
-    return lon, lat
 
 
 def make_phone(username: str, member_id: int, grid: str, village: str, assignment_id: int | None = None):

@@ -14,11 +14,10 @@ import pytest
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.orm import scoped_session, sessionmaker
 
-from core.coords import wgs84_to_bd09, wgs84_to_gcj02
 from core.extensions import db
 from outreach.visits import queries
 from outreach.visits.services import LOCAL, store_visits
-from tests.helpers import assert_error, auth, make_user, sql
+from tests.helpers import assert_error, auth, make_user, sql, to_crs
 
 API = "/api/v1"
 SYNC = f"{API}/visits/sync"
@@ -43,15 +42,6 @@ def inside(code: str) -> tuple[float, float]:
     row = sql("select ST_X(c.center), ST_Y(c.center) from grids g, ST_MaximumInscribedCircle(g.boundary) c "
               "where g.code = :c", c=code).one()
     return float(row[0]), float(row[1])
-
-
-def to_crs(lon: float, lat: float, crs: str) -> tuple[float, float]:
-    """A WGS84 point as a phone reporting in ``crs`` would send it."""
-    if crs == "gcj02":
-        return tuple(float(v) for v in wgs84_to_gcj02(lon, lat))
-    if crs == "bd09":
-        return tuple(float(v) for v in wgs84_to_bd09(lon, lat))
-    return lon, lat
 
 
 def make_phone(username: str, row) -> SimpleNamespace:
