@@ -18,21 +18,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from core.extensions import db
 from core.scope import Scoped
-
-REGION_LEVELS = ("city", "county", "township", "village")
-
-
-def code_prefix(code: str) -> str:
-    """The significant prefix of a 12-digit region code, read off its zero padding.
-
-    ``610900000000`` → ``6109`` (city), ``610902000000`` → ``610902`` (county),
-    ``610902001000`` → ``610902001`` (township), a village code → itself.  Everything
-    inside a region has a code starting with this prefix.
-    """
-    for length in (2, 4, 6, 9):
-        if code[length:].strip("0") == "":
-            return code[:length]
-    return code
+from grids.hierarchy import code_prefix
 
 
 class Region(Scoped, db.Model):

@@ -6,7 +6,7 @@ import re
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
 from core.coords import CRS_CHOICES
-from grids.models import REGION_LEVELS
+from grids.hierarchy import REGION_LEVELS
 
 REGION_CODE = re.compile(r"^[0-9]{12}$")
 GRID_CODE = re.compile(r"^([0-9]{12})-([0-9]{2})-([0-9]{2})$")

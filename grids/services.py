@@ -19,7 +19,8 @@ from core.geometry import as_multipolygon, parse_geojson_geometry
 from core.scope import in_scope
 from grids import queries
 from grids.assignments.queries import current_members_of_cells
-from grids.models import Grid, Region, code_prefix
+from grids.hierarchy import code_prefix, parent_cell_code
+from grids.models import Grid, Region
 from grids.schemas import GRID_CODE
 
 
@@ -77,14 +78,6 @@ def _expected_tier(code_match) -> int:
     return 2 if micro == "00" else 3
 
 
-def _parent_code(code: str, tier: int) -> str | None:
-    if tier == 1:
-        return None
-    if tier == 2:
-        return code[:12] + "-00-00"
-    return code[:15] + "-00"
-
-
 def _check_feature(index: int, feature: Any) -> tuple[dict | None, dict | None]:
     """Structural checks of one feature: (staging row, None) or (None, rejection)."""
     def reject(reason: str, message: str, code: str | None = None):
@@ -116,7 +109,7 @@ def _check_feature(index: int, feature: Any) -> tuple[dict | None, dict | None]:
         return reject("invalid_geometry", shapely.is_valid_reason(geometry), code)
     row = {
         "idx": index, "code": code, "tier": tier, "name": name.strip(),
-        "parent_code": _parent_code(code, tier), "village_code": match.group(1),
+        "parent_code": parent_cell_code(code, tier), "village_code": match.group(1),
         "wkb": shapely.to_wkb(as_multipolygon(geometry), hex=True),
     }
     return row, None

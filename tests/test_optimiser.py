@@ -12,7 +12,7 @@ from scipy.optimize import linear_sum_assignment
 from config import DEFAULT_LEAD_CAPACITY
 from core.extensions import db
 from grids.assignments.optimiser import CHIEF_KINDS, Problem, solve
-from grids.models import code_prefix
+from grids.hierarchy import code_prefix
 from tests.helpers import assert_error, auth, make_user, sql
 
 API = "/api/v1"

@@ -27,7 +27,7 @@ from core.extensions import db, jwt, limiter
 from core.scope import set_scope
 from grids.accounts import services
 from grids.accounts.models import User
-from grids.models import code_prefix
+from grids.hierarchy import code_prefix
 
 PUBLIC_ENDPOINTS = {
     "health", "auth.Token", "auth.Refresh", "swagger_ui_static",

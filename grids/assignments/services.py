@@ -19,8 +19,8 @@ from grids.accounts import audit
 from grids.assignments import queries
 from grids.assignments.models import Assignment, AssignmentPlan
 from grids.assignments.optimiser import CHIEF_KINDS, Problem, project_km, solve
+from grids.hierarchy import code_prefix
 from grids.members.models import Member
-from grids.models import code_prefix
 
 LIAISON_KINDS = ("party_member", "village_cadre", "village_secretary")
 

@@ -13,11 +13,10 @@ from core.scope import in_scope
 from grids import queries as territory_queries
 from grids import services as territory
 from grids.accounts import audit
-from grids.models import code_prefix
+from grids.hierarchy import PREFIX_LENGTH, child_region_level, code_prefix
 from outreach.cases import queries
 from outreach.cases.models import Case
 from outreach.certification import services as certification
-from outreach.coverage.services import NEXT_LEVEL
 
 
 def create_case(data: dict[str, Any], actor: str | None) -> Case:
@@ -58,15 +57,15 @@ def summary(region_code: str, start: date | None, end: date | None) -> dict[str,
     if start > end:
         raise Invalid(errors={"query": {"from": ["Must not be after 'to'."]}})
     prefix = code_prefix(region.code)
-    child_level = NEXT_LEVEL.get(region.level)
+    child_level = child_region_level(region.level)
     children = []
-    if child_level and child_level != "grid":
-        length = {"county": 6, "township": 9, "village": 12}[child_level]
+    if child_level:
+        length = PREFIX_LENGTH[child_level]
         for code, name, cases, loss, villages, zero in queries.summary(prefix, length, child_level, start, end):
             children.append({"code": code, "name": name, "cases": int(cases), "loss_yuan": float(loss),
                              "zero_cases": int(cases) == 0, "villages": int(villages),
                              "villages_with_zero_cases": int(zero)})
-    own = queries.summary(prefix, 12, "village", start, end)
+    own = queries.summary(prefix, PREFIX_LENGTH["village"], "village", start, end)
     return {
         "code": region.code, "from": start, "to": end,
         "cases": sum(int(r[2]) for r in own), "loss_yuan": float(sum(r[3] for r in own)),

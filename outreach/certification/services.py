@@ -15,7 +15,7 @@ from core.extensions import db
 from core.scope import UNSCOPED
 from grids import services as territory
 from grids.accounts import audit
-from grids.models import code_prefix
+from grids.hierarchy import PREFIX_LENGTH, child_region_level, code_prefix, level_of_code
 from outreach.cases import queries as case_queries
 from outreach.certification.models import (
     OPEN_STATUSES,
@@ -26,7 +26,7 @@ from outreach.certification.models import (
 )
 from outreach.coverage.services import village_figures
 
-LEVEL_OF_SCOPE = {9: "township", 6: "county"}
+REVIEW_LEVELS = ("township", "county")
 
 
 def current_criteria() -> CertificationCriteria:
@@ -123,8 +123,8 @@ def decide(certification_id: int, decision: str, comment: str | None, user) -> C
     """A township reviewer decides first, then a county reviewer; each once."""
     certification = get_certification(certification_id)
     db.session.refresh(certification, with_for_update=True)
-    level = LEVEL_OF_SCOPE.get(len(code_prefix(user.scope)))
-    if level is None:
+    level = level_of_code(user.scope)
+    if level not in REVIEW_LEVELS:
         raise Forbidden(_l("Only township and county reviewers decide."))
     if certification.status == "submitted":
         if level != "township":
@@ -188,8 +188,8 @@ def fraud_free_share(region_code: str) -> dict[str, Any]:
     """The share of villages certified (valid, not suspended) per child region, and in all."""
     region = territory.get_region(region_code)
     prefix = code_prefix(region.code)
-    length = {"city": 6, "county": 9, "township": 12, "village": 12}[region.level]
-    level = {"city": "county", "county": "township", "township": "village", "village": "village"}[region.level]
+    level = child_region_level(region.level) or "village"  # a village reports on itself
+    length = PREFIX_LENGTH[level]
     rows = db.session.execute(text("""
         with villages as (
             select r.code, exists (select 1 from certifications c where c.village_code = r.code

@@ -22,14 +22,12 @@ from datetime import date
 from sqlalchemy import text
 
 from core.extensions import db
-
-GROUP_LENGTH = {"county": 6, "township": 9, "village": 12, "grid": 18}
-CITY_PREFIX_LENGTH = 4
+from grids.hierarchy import PREFIX_LENGTH
 
 
 def _like(prefix: str) -> str:
     """The LIKE pattern of a prefix; the whole city (every row) matches everything and needs no filter work."""
-    return "%" if len(prefix) <= CITY_PREFIX_LENGTH else prefix + "%"
+    return "%" if len(prefix) <= PREFIX_LENGTH["city"] else prefix + "%"
 
 
 def latest_completed_day() -> date | None:
@@ -56,7 +54,7 @@ def visited_recent(prefix: str, by: str, start: date,
 
     ``cells`` is :func:`cell_states` for the same prefix, grouping and start.
     """
-    params = {"like": _like(prefix), "start": start, "length": GROUP_LENGTH[by]}
+    params = {"like": _like(prefix), "start": start, "length": PREFIX_LENGTH[by]}
     if by == "grid":
         rows = db.session.execute(text("""
             select grid_code, count(*), count(*) filter (where vulnerable)
@@ -74,7 +72,7 @@ def visited_recent(prefix: str, by: str, start: date,
 def cell_states(prefix: str, by: str, start: date | None) -> dict[str, tuple[int, int]]:
     """key → (cells with a completed visit since ``start``, households with the app installed): one scan
     of the per-cell state."""
-    column = "grid_code" if by == "grid" else f"left(village_code, {GROUP_LENGTH[by]})"
+    column = "grid_code" if by == "grid" else f"left(village_code, {PREFIX_LENGTH[by]})"
     rows = db.session.execute(text(f"""
         select {column}, count(*) filter (where last_completed_on >= :start), sum(app_installed)
         from grid_coverage where village_code like :like group by 1
@@ -100,13 +98,13 @@ def visited_between(prefix: str, by: str, start: date, end: date) -> dict[str, t
             group by grid_code
         ) cells
         group by 1
-    """), {"like": _like(prefix), "start": start, "end": end, "length": GROUP_LENGTH[by]}).all()
+    """), {"like": _like(prefix), "start": start, "end": end, "length": PREFIX_LENGTH[by]}).all()
     return {key: (int(n), int(v), int(c)) for key, n, v, c in rows}
 
 
 def visit_counts(prefix: str, by: str, start: date, end: date) -> dict[str, tuple[int, int]]:
     """key → (visits, flagged visits) in the period."""
-    params = {"like": _like(prefix), "start": start, "end": end, "length": GROUP_LENGTH[by]}
+    params = {"like": _like(prefix), "start": start, "end": end, "length": PREFIX_LENGTH[by]}
     if by == "grid":
         rows = db.session.execute(text("""
             select grid_code, sum(visits), sum(flagged) from grid_day_counts

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from grids.hierarchy import LEVELS
 from grids.schemas import REGION_CODE
 from outreach.coverage.services import SORT_KEYS
 
@@ -12,7 +13,7 @@ class CoverageArgs(Schema):
 
     region = fields.String(validate=validate.Regexp(REGION_CODE, error="Must be a 12-digit region code."),
                            metadata={"description": "default: your scope"})
-    by = fields.String(validate=validate.OneOf(["county", "township", "village", "grid"]),
+    by = fields.String(validate=validate.OneOf(LEVELS[1:]),
                        metadata={"description": "default: the level below the region"})
     from_ = fields.Date(data_key="from", metadata={"description": "local date, inclusive (default: 29 days ago)"})
     to = fields.Date(metadata={"description": "local date, inclusive (default: today)"})

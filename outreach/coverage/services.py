@@ -9,11 +9,9 @@ from flask import current_app
 from core.clock import today
 from core.errors import Invalid
 from grids import services as territory
-from grids.models import code_prefix
+from grids.hierarchy import CHILD_LEVEL, PREFIX_LENGTH, code_prefix, is_below
 from outreach.coverage import queries
 
-LEVEL_ORDER = ["city", "county", "township", "village", "grid"]
-NEXT_LEVEL = {"city": "county", "county": "township", "township": "village", "village": "grid"}
 SORT_KEYS = ("coverage", "-coverage", "code", "-code", "households", "-households", "visits", "-visits",
              "vulnerable_coverage", "-vulnerable_coverage", "flagged_visits", "-flagged_visits")
 
@@ -55,8 +53,8 @@ def coverage_rows(region_code: str, by: str | None, start: date | None, end: dat
                   sort: str = "coverage") -> dict[str, Any]:
     """The coverage rows of every child of a region at level ``by`` for a local period."""
     region = territory.get_region(region_code)
-    by = by or NEXT_LEVEL.get(region.level)
-    if by is None or LEVEL_ORDER.index(by) <= LEVEL_ORDER.index(region.level):
+    by = by or CHILD_LEVEL.get(region.level)
+    if by is None or not is_below(by, region.level):
         raise Invalid(errors={"query": {"by": [f"Must be a level below the region's ({region.level})."]}})
     start, end = default_period(start, end)
     rows = rows_under(code_prefix(region.code), by, start, end, sort)
@@ -72,7 +70,7 @@ def rows_under(prefix: str, by: str, start: date, end: date, sort: str = "covera
     cells, visited = _visited(prefix, by, start, end)
     counts = queries.visit_counts(prefix, by, start, end)
     installed = {key: apps for key, (_, apps) in cells.items()}
-    length = queries.GROUP_LENGTH[by]
+    length = PREFIX_LENGTH[by]
     thresholds = current_app.config["GRIDS_COVERAGE_BANDS"]
     rows = []
     for code, name, households, vulnerable, cells in queries.group_rows(prefix, by):

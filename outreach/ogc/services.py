@@ -21,7 +21,7 @@ from core.errors import NotFound
 from core.extensions import db
 from core.formats import GEOJSON_MIMETYPE
 from core.scope import scope_prefix
-from grids.models import code_prefix
+from grids.hierarchy import code_prefix
 from outreach.coverage import services as coverage
 from outreach.ogc import queries
 from outreach.ogc.schemas import DEFAULT_LIMIT, MAX_LIMIT

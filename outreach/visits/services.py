@@ -23,9 +23,9 @@ from core.coords import to_wgs84_mixed
 from core.errors import DomainError, Forbidden, Invalid, NotFound
 from core.extensions import db
 from core.scope import scope_prefix
+from grids.hierarchy import code_prefix, tier3_prefix
 from grids.households import queries as households
 from grids.members.models import Member
-from grids.models import code_prefix
 from outreach.visits import queries
 from outreach.visits.schemas import MAX_BATCH
 from outreach.visits.validation import field_errors, parse_visit
@@ -356,8 +356,8 @@ def worklist(user, since_token: str | None) -> dict[str, Any]:
     since = decode_token(since_token, user.member_id) if since_token else None
     next_moment = queries.watermark()
     cells, removed_cells = queries.worklist_cells(user.member_id, since)
-    prefixes = sorted({_cell_prefix(code) for code, *_ in cells})
-    added_prefixes = sorted({_cell_prefix(row[0]) for row in cells if row[5]})
+    prefixes = sorted({tier3_prefix(code) for code, *_ in cells})
+    added_prefixes = sorted({tier3_prefix(row[0]) for row in cells if row[5]})
     households, removed_households = [], []
     rows = queries.worklist_households(prefixes, since)
     if since is not None and added_prefixes:
@@ -373,7 +373,7 @@ def worklist(user, since_token: str | None) -> dict[str, Any]:
                            "last_completed_on": row[7]})
     if since is not None and removed_cells:
         still = tuple(prefixes)
-        gone = sorted({_cell_prefix(code) for code in removed_cells})
+        gone = sorted({tier3_prefix(code) for code in removed_cells})
         for row in queries.worklist_households(gone, None):
             if not row[1].startswith(still):
                 removed_households.append(row[0])
@@ -387,11 +387,3 @@ def worklist(user, since_token: str | None) -> dict[str, Any]:
         "next": encode_token(next_moment, user.member_id),
     }
 
-
-def _cell_prefix(code: str) -> str:
-    """The grid-code prefix of the tier-3 cells inside a cell."""
-    if code.endswith("-00-00"):
-        return code[:12]
-    if code.endswith("-00"):
-        return code[:15]
-    return code

@@ -17,9 +17,8 @@ from core.extensions import db
 from core.personal_data import encrypt_phone, mask_phone, normalise_phone
 from core.scope import scope_prefix
 from grids import services as territory
+from grids.hierarchy import PREFIX_LENGTH, child_region_level, code_prefix
 from grids.households import queries as household_queries
-from grids.models import code_prefix
-from outreach.coverage.services import NEXT_LEVEL
 from outreach.visits.services import store_visits
 from outreach.warnings import queries
 from outreach.warnings.models import FundWarning, WarningEvent
@@ -193,10 +192,8 @@ def summary(region_code: str, start_day, end_day) -> dict[str, Any]:
     start_day = start_day or end_day - timedelta(days=29)
     if start_day > end_day:
         raise Invalid(errors={"query": {"from": ["Must not be after 'to'."]}})
-    child = NEXT_LEVEL.get(region.level)
-    if child in (None, "grid"):
-        child = "village"
-    length = {"county": 6, "township": 9, "village": 12}[child]
+    child = child_region_level(region.level) or "village"  # a village reports on itself
+    length = PREFIX_LENGTH[child]
     start = datetime.combine(start_day, datetime.min.time(), LOCAL)
     end = datetime.combine(end_day + timedelta(days=1), datetime.min.time(), LOCAL)
     rows = queries.summary(code_prefix(region.code), length, child, start, end)
