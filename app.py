@@ -44,9 +44,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     limiter.init_app(app)
     install_scope_filter()
-    from outreach.visits import signals as visit_signals
+    import outreach
 
-    visit_signals.connect()
+    outreach.connect()
 
     from grids.accounts import auth
 
@@ -66,29 +66,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 
 def _register_blueprints(api: GridsApi) -> None:
-    from grids.accounts.resources import audit_blp, auth_blp, me_blp, users_blp
-    from grids.assignments.resources import blp as assignments_blp
-    from grids.assignments.resources import grid_assignments_blp, member_assignments_blp, plans_blp
-    from grids.households.resources import blp as households_blp
-    from grids.members.resources import blp as members_blp
-    from grids.resources import blp as grids_blp
-    from grids.resources import regions_blp
-    from outreach.cases.resources import blp as cases_blp
-    from outreach.cases.resources import region_cases_blp
-    from outreach.certification.resources import blp as certifications_blp
-    from outreach.certification.resources import criteria_blp, fraud_free_blp, village_certification_blp
-    from outreach.coverage.resources import blp as coverage_blp
-    from outreach.tiles.resources import blp as tiles_blp
-    from outreach.visits.resources import blp as visits_blp
-    from outreach.visits.resources import worklist_blp
-    from outreach.warnings.resources import blp as warnings_blp
-    from outreach.warnings.resources import my_warnings_blp
+    """Each package lists its own blueprints (``resources.BLUEPRINTS``); all live under /api/v1."""
+    import grids
+    import outreach
 
-    for blueprint in (auth_blp, me_blp, users_blp, audit_blp, regions_blp, grids_blp, grid_assignments_blp,
-                      members_blp, member_assignments_blp, households_blp, assignments_blp, plans_blp,
-                      worklist_blp, visits_blp, coverage_blp, fraud_free_blp, cases_blp, region_cases_blp,
-                      criteria_blp, village_certification_blp, certifications_blp, warnings_blp, my_warnings_blp,
-                      tiles_blp):
+    for blueprint in (*grids.blueprints(), *outreach.blueprints()):
         api.register_blueprint(blueprint, url_prefix="/api/v1" + blueprint.url_prefix)
 
 

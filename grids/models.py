@@ -1,8 +1,6 @@
 """Territory models: administrative regions and tiered grid cells."""
 from __future__ import annotations
 
-from datetime import datetime
-
 from geoalchemy2 import Geometry
 from sqlalchemy import (
     CheckConstraint,
@@ -11,12 +9,10 @@ from sqlalchemy import (
     Integer,
     SmallInteger,
     String,
-    func,
 )
-from sqlalchemy.dialects.postgresql import TIMESTAMP
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.extensions import db
+from core.extensions import Timestamped, db
 from core.scope import Scoped
 from grids.hierarchy import code_prefix
 
@@ -52,7 +48,7 @@ class Region(Scoped, db.Model):
         return code_prefix(self.code)
 
 
-class Grid(Scoped, db.Model):
+class Grid(Scoped, Timestamped, db.Model):
     """A grid cell (网格) of tier 1 (village), 2 (group/block) or 3 (micro-grid)."""
 
     __tablename__ = "grids"
@@ -67,9 +63,6 @@ class Grid(Scoped, db.Model):
     boundary = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=False), nullable=False)
     households: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     vulnerable_households: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    created_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True), server_default=func.now())
-    updated_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True), server_default=func.now(),
-                                                 onupdate=func.now())
 
     __table_args__ = (
         CheckConstraint("tier between 1 and 3", name="tier"),

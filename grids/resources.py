@@ -115,3 +115,7 @@ class GridByCode(MethodView):
         if geojson:
             return feature_response(grid, GridSchema(), "boundary")
         return grid
+
+
+# What create_app() registers under /api/v1 (see the package's blueprints()).
+BLUEPRINTS = (regions_blp, blp)

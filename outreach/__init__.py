@@ -1,1 +1,21 @@
-"""Activity on the territory: visits, coverage, cases, certification (imports from ``grids``)."""
+"""Activity on the territory: visits, the worklist, coverage, cases, certification, fund warnings, tiles
+and OGC API (imports from ``grids``, never the reverse)."""
+from __future__ import annotations
+
+from importlib import import_module
+
+# Packages with /api/v1 endpoints, in the order their operations appear in the OpenAPI document.
+PACKAGES = ("outreach.worklist", "outreach.visits", "outreach.coverage", "outreach.certification", "outreach.cases",
+            "outreach.warnings", "outreach.tiles")
+
+
+def blueprints() -> list:
+    """Every /api/v1 blueprint of the activity packages (each ``resources.BLUEPRINTS``), for ``create_app``."""
+    return [blueprint for package in PACKAGES for blueprint in import_module(package + ".resources").BLUEPRINTS]
+
+
+def connect() -> None:
+    """Subscribe outreach to the signals ``grids`` sends (idempotent; called by ``create_app``)."""
+    from outreach.coverage import signals as coverage_signals
+
+    coverage_signals.connect()

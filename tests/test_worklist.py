@@ -16,7 +16,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from outreach.visits.services import LOCAL, decode_token, encode_token, store_visits
+from outreach.visits.services import LOCAL, store_visits
+from outreach.worklist.services import decode_token, encode_token
 from tests.helpers import auth, make_user, sql
 
 API = "/api/v1"

@@ -19,11 +19,11 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.extensions import db
+from core.extensions import Timestamped, db
 from core.scope import Scoped
 
 
-class User(Scoped, db.Model):
+class User(Scoped, Timestamped, db.Model):
     """A person who signs in: role and scope (a region code) decide what they see and do."""
 
     __tablename__ = "users"
@@ -39,9 +39,6 @@ class User(Scoped, db.Model):
     # Bumped on deactivation and password reset: tokens carrying an older value stop working.
     token_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_by: Mapped[str | None] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True), server_default=func.now())
-    updated_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True), server_default=func.now(),
-                                                 onupdate=func.now())
 
     __table_args__ = (
         CheckConstraint("role in ('city_admin', 'county_admin', 'township_supervisor', 'village_admin', "

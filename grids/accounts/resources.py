@@ -123,3 +123,7 @@ class AuditLog(MethodView):
         """List audit entries in your scope, newest first."""
         statement = queries.audit_select(args.get("object_type"), args.get("object_id"), args.get("actor"))
         return paginate_select(statement, pagination_parameters)
+
+
+# What create_app() registers under /api/v1 (see the package's blueprints()).
+BLUEPRINTS = (auth_blp, me_blp, users_blp, audit_blp)

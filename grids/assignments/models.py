@@ -20,7 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.extensions import db
+from core.extensions import Created, db
 from core.scope import Scoped
 
 ASSIGNMENT_ROLES = ("chief", "worker", "liaison")
@@ -60,7 +60,7 @@ class Assignment(Scoped, db.Model):
     )
 
 
-class AssignmentPlan(Scoped, db.Model):
+class AssignmentPlan(Scoped, Created, db.Model):
     """An optimised set of chiefs for a region, computed now and applied later."""
 
     __tablename__ = "assignment_plans"
@@ -81,7 +81,6 @@ class AssignmentPlan(Scoped, db.Model):
     # Digest of the region's current chiefs when planned: applying after they changed is refused.
     fingerprint: Mapped[str] = mapped_column(String(32))
     created_by: Mapped[str | None] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True), server_default=func.now())
     applied_by: Mapped[str | None] = mapped_column(String(64))
     applied_at: Mapped[datetime | None] = mapped_column(TIMESTAMP(timezone=True))
 

@@ -107,3 +107,7 @@ class PlanApply(MethodView):
     def post(self, plan_id):
         """Apply a plan: end replaced chiefs, start the planned ones (once; 409 if stale)."""
         return services.apply_plan(plan_id, current_user.username)
+
+
+# What create_app() registers under /api/v1 (see the package's blueprints()).
+BLUEPRINTS = (grid_assignments_blp, member_assignments_blp, blp, plans_blp)

@@ -15,19 +15,18 @@ from sqlalchemy import (
     String,
     Text,
     Uuid,
-    func,
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, TIMESTAMP
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.extensions import db
+from core.extensions import Timestamped, db
 from core.scope import Scoped
 
 HOUSEHOLD_TAGS = ("elderly_alone", "elderly", "student", "left_behind", "disabled", "previous_victim")
 
 
-class Household(Scoped, db.Model):
+class Household(Scoped, Timestamped, db.Model):
     """A household (户): an address point inside exactly one tier-3 cell."""
 
     __tablename__ = "households"
@@ -45,9 +44,6 @@ class Household(Scoped, db.Model):
     source_visit_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     # Households are never deleted (visits reference them); removal is recorded for worklists.
     removed_at: Mapped[datetime | None] = mapped_column(TIMESTAMP(timezone=True))
-    created_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True), server_default=func.now())
-    updated_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True), server_default=func.now(),
-                                                 onupdate=func.now())
 
     __table_args__ = (
         CheckConstraint("residents between 0 and 100", name="residents"),

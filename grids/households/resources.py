@@ -92,3 +92,7 @@ class HouseholdImport(MethodView):
         if not content:
             raise Invalid(errors={"file": ["Send the CSV as the body or as the multipart field 'file'."]})
         return services.import_csv(content, partial=args["partial"], dry_run=args["dry_run"])
+
+
+# What create_app() registers under /api/v1 (see the package's blueprints()).
+BLUEPRINTS = (blp,)

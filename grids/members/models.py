@@ -1,8 +1,6 @@
 """Members (党员干部 / 网格员): people embedded in grid cells."""
 from __future__ import annotations
 
-from datetime import datetime
-
 from geoalchemy2 import Geometry
 from sqlalchemy import (
     Boolean,
@@ -13,18 +11,16 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
-    func,
 )
-from sqlalchemy.dialects.postgresql import TIMESTAMP
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.extensions import db
+from core.extensions import Timestamped, db
 from core.scope import Scoped
 
 MEMBER_KINDS = ("village_secretary", "village_cadre", "township_cadre", "party_member", "grid_worker")
 
 
-class Member(Scoped, db.Model):
+class Member(Scoped, Timestamped, db.Model):
     """A member with a home village and home point; the phone is stored encrypted."""
 
     __tablename__ = "members"
@@ -41,9 +37,6 @@ class Member(Scoped, db.Model):
     phone_masked: Mapped[str | None] = mapped_column(String(16))
     home = mapped_column(Geometry("POINT", srid=4326, spatial_index=False), nullable=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
-    created_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True), server_default=func.now())
-    updated_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True), server_default=func.now(),
-                                                 onupdate=func.now())
 
     __table_args__ = (
         CheckConstraint("kind in ('village_secretary', 'village_cadre', 'township_cadre', 'party_member', "

@@ -56,3 +56,7 @@ class MemberById(MethodView):
     def patch(self, data, member_id):
         """Change a member (name, phone, kind, village, home, active)."""
         return services.update_member(member_id, data)
+
+
+# What create_app() registers under /api/v1 (see the package's blueprints()).
+BLUEPRINTS = (blp,)

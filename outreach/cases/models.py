@@ -1,22 +1,21 @@
 """Fraud cases (电诈案件) recorded by the police; they decide the zero-case criterion."""
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 
 from geoalchemy2 import Geometry
-from sqlalchemy import BigInteger, CheckConstraint, Date, Identity, Index, Numeric, String, func
-from sqlalchemy.dialects.postgresql import TIMESTAMP
+from sqlalchemy import BigInteger, CheckConstraint, Date, Identity, Index, Numeric, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.extensions import db
+from core.extensions import Created, db
 from core.scope import Scoped
 
 CASE_TYPES = ("investment", "order_brushing", "impersonating_police", "impersonating_customer_service", "romance",
               "loan", "gaming", "other")
 
 
-class Case(Scoped, db.Model):
+class Case(Scoped, Created, db.Model):
     """A reported fraud case, located in a village."""
 
     __tablename__ = "cases"
@@ -30,7 +29,6 @@ class Case(Scoped, db.Model):
     location = mapped_column(Geometry("POINT", srid=4326, spatial_index=False), nullable=True)
     external_ref: Mapped[str | None] = mapped_column(String(64))
     reported_by: Mapped[str | None] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True), server_default=func.now())
 
     __table_args__ = (
         CheckConstraint("loss_yuan >= 0", name="loss"),

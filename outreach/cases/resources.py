@@ -48,3 +48,7 @@ class RegionCaseSummary(MethodView):
     def get(self, args, code):
         """Counts, losses and the child regions with zero cases in a period (default: the last 12 months)."""
         return services.summary(code, args.get("from_"), args.get("to"))
+
+
+# What create_app() registers under /api/v1 (see the package's blueprints()).
+BLUEPRINTS = (blp, region_cases_blp)

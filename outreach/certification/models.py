@@ -9,14 +9,14 @@ from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.clock import today
-from core.extensions import db
+from core.extensions import Created, db
 from core.scope import Scoped
 
 STATUSES = ("submitted", "township_approved", "certified", "rejected", "suspended")
 OPEN_STATUSES = ("submitted", "township_approved")
 
 
-class CertificationCriteria(db.Model):
+class CertificationCriteria(Created, db.Model):
     """One version of the bar a village must meet; a change adds a version, never edits one."""
 
     __tablename__ = "certification_criteria"
@@ -28,7 +28,6 @@ class CertificationCriteria(db.Model):
     min_app_install_rate: Mapped[float] = mapped_column(Float)
     window_days: Mapped[int] = mapped_column(Integer)
     created_by: Mapped[str | None] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True), server_default=func.now())
 
 
 class Certification(Scoped, db.Model):

@@ -116,3 +116,7 @@ class FraudFreeShare(MethodView):
     def get(self, args):
         """The share of villages certified fraud-free, by child region."""
         return services.fraud_free_share(args.get("region") or current_user.scope)
+
+
+# What create_app() registers under /api/v1 (see the package's blueprints()).
+BLUEPRINTS = (fraud_free_blp, criteria_blp, village_certification_blp, blp)

@@ -44,3 +44,7 @@ class CoverageTimeseries(MethodView):
         """Visits, households newly reached and cumulative coverage per day or week."""
         return services.timeseries(args.get("region") or current_user.scope, args["interval"], args.get("from_"),
                                    args.get("to"))
+
+
+# What create_app() registers under /api/v1 (see the package's blueprints()).
+BLUEPRINTS = (blp,)

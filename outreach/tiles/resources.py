@@ -26,3 +26,7 @@ class Tile(MethodView):
         response.set_etag(etag)
         response.headers["Cache-Control"] = "private, max-age=60"
         return response.make_conditional(request)
+
+
+# What create_app() registers under /api/v1 (see the package's blueprints()).
+BLUEPRINTS = (blp,)

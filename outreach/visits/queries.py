@@ -1,4 +1,4 @@
-"""SQL of visits: partitions, keys, the sync batch, flags, rollups, lists and worklists.
+"""SQL of visits: partitions, keys, the sync batch and its flags, lists.
 
 Every sync runs a fixed number of statements whatever the batch size: the batch
 travels as arrays (``unnest``) or through one temporary table.
@@ -11,10 +11,9 @@ from typing import Any
 from sqlalchemy import Select, func, select, text
 from sqlalchemy.orm import undefer
 
+from core.clock import LOCAL_DAY
 from core.extensions import db
 from outreach.visits.models import Visit
-
-LOCAL_DAY = "(visited_at at time zone 'Asia/Shanghai')::date"
 
 
 def ensure_partitions(months: list[date]) -> None:
@@ -174,7 +173,7 @@ def claim_staged() -> dict[str, list[str]]:
 
 
 def store_staged() -> None:
-    """Insert the claimed visits and update every rollup from them, in this transaction."""
+    """Insert the claimed visits (the coverage rollups follow from the same staged batch)."""
     db.session.execute(text("""
         insert into visits (county_code, id, visited_at, household_id, grid_code, village_code, member_id, username,
                             outcome, location, raw_lon, raw_lat, crs, accuracy_m, mocked, topics, app_installed,
@@ -184,127 +183,6 @@ def store_staged() -> None:
                raw_lon, raw_lat, crs, accuracy_m, mocked, topics, app_installed,
                residents_reached, vulnerable_reached, notes, flags, new_household
         from sync_batch
-    """))
-    update_rollups()
-
-
-def update_rollups() -> None:
-    """Fold the visits in ``sync_batch`` into the coverage rollups (set-based)."""
-    day = LOCAL_DAY
-    db.session.execute(text(f"""
-        insert into grid_day_counts (county_code, grid_code, day, visits, completed, flagged)
-        select county_code, grid_code, {day}, count(*), count(*) filter (where outcome = 'completed'),
-               count(*) filter (where flags <> '{{}}')
-        from sync_batch group by 1, 2, 3
-        on conflict (county_code, grid_code, day) do update set
-            visits = grid_day_counts.visits + excluded.visits,
-            completed = grid_day_counts.completed + excluded.completed,
-            flagged = grid_day_counts.flagged + excluded.flagged
-    """))
-    db.session.execute(text(f"""
-        insert into village_day_counts (village_code, day, visits, completed, flagged)
-        select village_code, {day}, count(*), count(*) filter (where outcome = 'completed'),
-               count(*) filter (where flags <> '{{}}')
-        from sync_batch group by 1, 2
-        on conflict (village_code, day) do update set
-            visits = village_day_counts.visits + excluded.visits,
-            completed = village_day_counts.completed + excluded.completed,
-            flagged = village_day_counts.flagged + excluded.flagged
-    """))
-    db.session.execute(text(f"""
-        insert into grid_coverage (grid_code, village_code, last_visit_at, last_completed_on, app_installed)
-        select grid_code, village_code, max(visited_at), max({day}) filter (where outcome = 'completed'), 0
-        from sync_batch group by 1, 2
-        on conflict (grid_code) do update set
-            last_visit_at = greatest(grid_coverage.last_visit_at, excluded.last_visit_at),
-            last_completed_on = greatest(grid_coverage.last_completed_on, excluded.last_completed_on)
-    """))
-    # Days with a completed visit per household, then the previous such day of each.
-    db.session.execute(text(f"""
-        insert into household_visit_days (county_code, household_id, day, grid_code, vulnerable)
-        select distinct county_code, household_id, {day}, grid_code, vulnerable
-        from sync_batch where outcome = 'completed'
-        on conflict do nothing
-    """))
-    db.session.execute(text("""
-        update household_visit_days d set previous_day = x.previous_day
-        from (
-            select county_code, household_id, day,
-                   lag(day) over (partition by county_code, household_id order by day) as previous_day
-            from household_visit_days
-            where (county_code, household_id) in (
-                select distinct county_code, household_id from sync_batch where outcome = 'completed')
-        ) x
-        where d.county_code = x.county_code and d.household_id = x.household_id and d.day = x.day
-          and d.previous_day is distinct from x.previous_day
-    """))
-    # Make sure every household of the batch has a coverage row, lock those rows in a
-    # fixed order, then move each household's latest completed day and keep the
-    # per-village counters of latest days in step.
-    db.session.execute(text("""
-        insert into household_coverage (county_code, household_id, grid_code, vulnerable, app_installed)
-        select county_code, household_id, min(grid_code), bool_or(vulnerable), false from sync_batch
-        group by county_code, household_id
-        order by county_code, household_id
-        on conflict do nothing
-    """))
-    db.session.execute(text("""
-        select 1 from household_coverage
-        where (county_code, household_id) in (select distinct county_code, household_id from sync_batch)
-        order by county_code, household_id for update
-    """))
-    db.session.execute(text(f"""
-        with batch as (
-            select county_code, household_id, min(village_code) as village_code, bool_or(vulnerable) as vulnerable,
-                   max(visited_at) as last_visit_at,
-                   max({day}) filter (where outcome = 'completed') as last_completed_on,
-                   (array_agg(app_installed order by visited_at desc, app_installed desc)
-                       filter (where app_installed is not null))[1] as app_installed,
-                   max(visited_at) filter (where app_installed is not null) as app_recorded_at
-            from sync_batch group by county_code, household_id
-        ), before as (
-            select h.county_code, h.household_id, h.last_completed_on, h.app_installed
-            from household_coverage h join batch b using (county_code, household_id)
-        ), changed as (
-            update household_coverage h set
-                last_visit_at = greatest(h.last_visit_at, b.last_visit_at),
-                last_completed_on = greatest(h.last_completed_on, b.last_completed_on),
-                -- the latest recorded status wins; at the very same instant, "installed" wins
-                app_installed = case when b.app_recorded_at > coalesce(h.app_recorded_at, '-infinity')
-                                          or (b.app_recorded_at = h.app_recorded_at and b.app_installed)
-                                     then b.app_installed else h.app_installed end,
-                app_recorded_at = greatest(h.app_recorded_at, b.app_recorded_at),
-                changed_at = now()
-            from batch b
-            where h.county_code = b.county_code and h.household_id = b.household_id
-            returning h.county_code, h.household_id, h.grid_code, h.last_completed_on, h.vulnerable, h.app_installed
-        ), app_moves as (
-            update grid_coverage g set app_installed = g.app_installed + d.delta
-            from (
-                select c.grid_code, sum(case when c.app_installed then 1 else -1 end) as delta
-                from changed c join before o using (county_code, household_id)
-                where c.app_installed is distinct from o.app_installed
-                group by c.grid_code
-            ) d
-            where g.grid_code = d.grid_code
-            returning 1
-        ), moved as (
-            select b.village_code, o.last_completed_on as old_day, c.last_completed_on as new_day, c.vulnerable
-            from changed c
-            join before o using (county_code, household_id)
-            join batch b using (county_code, household_id)
-            where c.last_completed_on is distinct from o.last_completed_on
-        ), moves as (
-            select village_code, old_day as day, -1 as households, -vulnerable::int as vulnerable
-            from moved where old_day is not null
-            union all
-            select village_code, new_day, 1, vulnerable::int from moved where new_day is not null
-        )
-        insert into last_completed_counts (village_code, day, households, vulnerable)
-        select village_code, day, sum(households), sum(vulnerable) from moves group by 1, 2
-        on conflict (village_code, day) do update set
-            households = last_completed_counts.households + excluded.households,
-            vulnerable = last_completed_counts.vulnerable + excluded.vulnerable
     """))
 
 
@@ -336,91 +214,3 @@ def visits_select(prefix: str | None, grid_code: str | None, member_id: int | No
 def visit_by_id(visit_id) -> Visit | None:
     """One visit in scope, or None."""
     return db.session.scalar(select(Visit).where(Visit.id == visit_id))
-
-
-def watermark() -> datetime:
-    """A time before which every committed change is visible: the oldest open transaction's start.
-
-    Changes are then fetched with ``>=`` it: one stamped exactly at the watermark by a
-    transaction still open now comes again next time rather than never.
-    """
-    return db.session.execute(text("""
-        select least(now(), coalesce(min(xact_start), now())) from pg_stat_activity
-        where datname = current_database() and xact_start is not null
-          and backend_type = 'client backend'  -- autovacuum never writes what a worklist shows
-    """)).scalar()
-
-
-def worklist_cells(member_id: int, since: datetime | None) -> tuple[list[tuple], list[str]]:
-    """(code, tier, name, role, GeoJSON, added since) of current cells; codes of cells dropped since."""
-    current = db.session.execute(text("""
-        select g.code, g.tier, g.name, min(a.role), ST_AsGeoJSON(g.boundary, 7)::json,
-               bool_or(cast(:since as timestamptz) is null or a.valid_from >= :since)
-        from assignments a join grids g on g.code = a.grid_code
-        where a.member_id = :member and a.valid_to is null
-        group by g.code, g.tier, g.name, g.boundary order by g.code
-    """), {"member": member_id, "since": since}).all()
-    removed: list[str] = []
-    if since is not None:
-        removed = [row[0] for row in db.session.execute(text("""
-            select distinct grid_code from assignments
-            where member_id = :member and valid_to >= :since
-              and grid_code not in (select grid_code from assignments where member_id = :member and valid_to is null)
-        """), {"member": member_id, "since": since})]
-    return current, removed
-
-
-def worklist_households(prefixes: list[str], since: datetime | None) -> list[tuple]:
-    """Households under cell prefixes (changed since ``since`` when given), with their latest visits."""
-    if not prefixes:
-        return []
-    return db.session.execute(text("""
-        select h.id, h.grid_code, h.address, ST_AsGeoJSON(h.location, 7)::json, h.residents, h.tags,
-               c.last_visit_at, c.last_completed_on, h.removed_at
-        from households h
-        left join household_coverage c on c.county_code = h.county_code and c.household_id = h.id
-        where h.grid_code like any(cast(:likes as text[]))
-          and (cast(:since as timestamptz) is null and h.removed_at is null
-               or h.updated_at >= :since or h.removed_at >= :since or c.changed_at >= :since)
-        order by h.grid_code, h.id
-    """), {"likes": [p + "%" for p in prefixes], "since": since}).all()
-
-
-def follow_vulnerability(county_code: str, household_id: int, vulnerable: bool) -> None:
-    """A household's tags changed: move it between vulnerable and not in every coverage rollup."""
-    params = {"county": county_code, "id": household_id, "vulnerable": vulnerable}
-    db.session.execute(text("""
-        with changed as (
-            update household_coverage set vulnerable = :vulnerable, changed_at = now()
-            where county_code = :county and household_id = :id and vulnerable is distinct from :vulnerable
-            returning grid_code, last_completed_on
-        )
-        update last_completed_counts c
-        set vulnerable = c.vulnerable + case when :vulnerable then 1 else -1 end
-        from changed where c.village_code = left(changed.grid_code, 12) and c.day = changed.last_completed_on
-    """), params)
-    db.session.execute(text("""
-        update household_visit_days set vulnerable = :vulnerable
-        where county_code = :county and household_id = :id and vulnerable is distinct from :vulnerable
-    """), params)
-
-
-def forget_household(county_code: str, household_id: int) -> None:
-    """A household was removed: take it out of every coverage rollup (its visits stay)."""
-    db.session.execute(text("""
-        with gone as (
-            delete from household_coverage where county_code = :county and household_id = :id
-            returning grid_code, last_completed_on, vulnerable, app_installed
-        ), counts as (
-            update last_completed_counts c
-            set households = c.households - 1, vulnerable = c.vulnerable - gone.vulnerable::int
-            from gone where c.village_code = left(gone.grid_code, 12) and c.day = gone.last_completed_on
-            returning 1
-        ), apps as (
-            update grid_coverage g set app_installed = g.app_installed - 1
-            from gone where g.grid_code = gone.grid_code and gone.app_installed
-            returning 1
-        )
-        -- (data-modifying CTEs run whether or not the main statement reads them)
-        delete from household_visit_days d where d.county_code = :county and d.household_id = :id
-    """), {"county": county_code, "id": household_id})

@@ -1,4 +1,4 @@
-"""HTTP endpoints of visits and the worker's worklist."""
+"""HTTP endpoints of visits: the phone's sync, lists and lookups."""
 from __future__ import annotations
 
 from flask import current_app
@@ -17,8 +17,6 @@ from outreach.visits.schemas import (
     SyncResponseSchema,
     VisitQueryArgs,
     VisitSchema,
-    WorklistArgs,
-    WorklistSchema,
 )
 
 blp = Blueprint("visits", __name__, url_prefix="/visits", description="Door-to-door visits")
@@ -32,20 +30,7 @@ def _sync_key() -> str:
     # Per account (the before-request hook has authenticated it): one phone, one budget.
     return "sync:" + (current_user.username if current_user else "anonymous")
 
-worklist_blp = Blueprint("worklist", __name__, url_prefix="/me", description="A grid worker's worklist")
 READERS = (*ADMINS, "reviewer", "grid_worker")
-
-
-@worklist_blp.route("/worklist")
-class Worklist(MethodView):
-    """The signed-in worker's cells and households."""
-
-    @roles_allowed("grid_worker")
-    @worklist_blp.arguments(WorklistArgs, location="query")
-    @worklist_blp.response(200, WorklistSchema)
-    def get(self, args):
-        """Download the worklist; with since=TOKEN only what changed since that download."""
-        return services.worklist(current_user, args.get("since"))
 
 
 @blp.route("/sync")
@@ -93,3 +78,7 @@ class VisitById(MethodView):
     def get(self, visit_id):
         """Get a visit."""
         return services.get_visit(visit_id, current_user)
+
+
+# What create_app() registers under /api/v1 (see the package's blueprints()).
+BLUEPRINTS = (blp,)

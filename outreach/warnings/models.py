@@ -32,7 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.extensions import db
+from core.extensions import Created, db
 from core.scope import Scoped
 
 LEVELS = ("urgent", "high", "medium", "low")
@@ -44,7 +44,7 @@ CHECKLIST_ITEMS = ("screen_sharing", "verification_codes_given", "transfers_made
                    "links_clicked")
 
 
-class FundWarning(Scoped, db.Model):
+class FundWarning(Scoped, Created, db.Model):
     """A fund warning and where it stands."""
 
     __tablename__ = "warnings"
@@ -68,7 +68,6 @@ class FundWarning(Scoped, db.Model):
     ack_deadline: Mapped[datetime | None] = mapped_column(TIMESTAMP(timezone=True))
     meet_deadline: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True))
     created_by: Mapped[str | None] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True), server_default=func.now())
     acknowledged_at: Mapped[datetime | None] = mapped_column(TIMESTAMP(timezone=True))
     met_at: Mapped[datetime | None] = mapped_column(TIMESTAMP(timezone=True))
     closed_at: Mapped[datetime | None] = mapped_column(TIMESTAMP(timezone=True))

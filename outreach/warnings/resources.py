@@ -102,3 +102,7 @@ class MyWarnings(MethodView):
         """Warnings routed to me, open ones first, by deadline."""
         statement = queries.warnings_select(None, None, None, None, member_id=current_user.member_id or -1)
         return paginate_select(statement, pagination_parameters)
+
+
+# What create_app() registers under /api/v1 (see the package's blueprints()).
+BLUEPRINTS = (blp, my_warnings_blp)

@@ -1,16 +1,16 @@
-"""Keep the visit rollups in step with household changes made in ``grids`` (signals, same transaction)."""
+"""Keep the coverage rollups in step with household changes made in ``grids`` (signals, same transaction)."""
 from __future__ import annotations
 
 from grids.households import signals
-from outreach.visits import queries
+from outreach.coverage import rollups
 
 
 def _vulnerability_changed(household, was_vulnerable: bool) -> None:
-    queries.follow_vulnerability(household.county_code, household.id, not was_vulnerable)
+    rollups.follow_vulnerability(household.county_code, household.id, not was_vulnerable)
 
 
 def _removed(household) -> None:
-    queries.forget_household(household.county_code, household.id)
+    rollups.forget_household(household.county_code, household.id)
 
 
 def connect() -> None:
