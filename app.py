@@ -128,4 +128,7 @@ def _register_cli(app: Flask) -> None:
     from outreach.warnings.cli import warnings_cli
 
     app.cli.add_command(warnings_cli)
+    from outreach.bulletins.cli import bulletins_cli
+
+    app.cli.add_command(bulletins_cli)
     app.cli.add_command(visits_cli)

@@ -79,6 +79,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # each escalation step gets the level's meeting window again.
         "GRIDS_WARNING_DEADLINES": json.loads(env.get("GRIDS_WARNING_DEADLINES",
                                                       json.dumps(DEFAULT_WARNING_DEADLINES))),
+        # The CJK font embedded in bulletin PDFs (Debian's fonts-wqy-microhei).
+        "GRIDS_PDF_FONT": env.get("GRIDS_PDF_FONT", "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"),
         "GRIDS_LOG_FORMAT": env.get("GRIDS_LOG_FORMAT", "json"),
         "GRIDS_LOG_LEVEL": env.get("GRIDS_LOG_LEVEL", "INFO"),
         "GRIDS_SYNC_RATE_LIMIT": env.get("GRIDS_SYNC_RATE_LIMIT", "120 per minute"),

@@ -1,12 +1,13 @@
-"""Activity on the territory: visits, the worklist, coverage, cases, certification, fund warnings, tiles
-and OGC API (imports from ``grids``, never the reverse)."""
+"""Activity on the territory: visits, the worklist, coverage, cases, certification, fund warnings, tiles,
+OGC API, publicity campaigns, assessment (scorecard, rankings, targets) and bulletins (imports from ``grids``,
+never the reverse)."""
 from __future__ import annotations
 
 from importlib import import_module
 
 # Packages with /api/v1 endpoints, in the order their operations appear in the OpenAPI document.
 PACKAGES = ("outreach.worklist", "outreach.visits", "outreach.coverage", "outreach.certification", "outreach.cases",
-            "outreach.warnings", "outreach.tiles")
+            "outreach.warnings", "outreach.tiles", "outreach.campaigns", "outreach.assessment", "outreach.bulletins")
 
 
 def blueprints() -> list:

@@ -123,11 +123,49 @@ def visit_in(village: str) -> str:
     return visit_id
 
 
+def chief_visits(households: list[int], at: datetime, outcome: str = "completed", *, app: bool | None = None,
+                 accuracy: float = 10.0, mocked: bool = False, gap: timedelta = timedelta(hours=1)) -> list[str]:
+    """Visits to households by their cell's chief from ``at`` (``gap`` apart, so no travel looks impossible),
+    stored through the sync service with the server clock just after them; returns the visit ids."""
+    rows = db.session.execute(text("""
+        select h.id, h.grid_code, ST_X(h.location) as lon, ST_Y(h.location) as lat, a.member_id, m.county_code
+        from households h
+        join assignments a on a.grid_code = h.grid_code and a.role = 'chief' and a.valid_to is null
+        join members m on m.id = a.member_id
+        where h.id = any(:ids)
+    """), {"ids": households}).all()
+    by_id = {row.id: row for row in rows}
+    items, workers = [], []
+    for index, household in enumerate(households):
+        row = by_id[household]
+        item = {"id": str(uuid.uuid4()), "household_id": row.id, "grid_code": row.grid_code, "outcome": outcome,
+                "visited_at": (at + index * gap).isoformat(),
+                "location": {"lon": row.lon, "lat": row.lat, "crs": "wgs84", "accuracy_m": accuracy,
+                             "mocked": mocked}}
+        if app is not None:
+            item["app_installed"] = app
+        items.append(item)
+        workers.append((row.member_id, row.county_code, f"chief{row.member_id}"))
+    results = store_visits(items, workers, None, now=at + len(items) * gap + timedelta(minutes=1))
+    assert all(r["status"] == "created" for r in results), results
+    return [item["id"] for item in items]
+
+
 def certification_in(village: str) -> int:
     """The id of a (pre-system, imported) certification of ``village``."""
     certification = import_certified(village, datetime.now(UTC).date())
     db.session.flush()
     return certification.id
+
+
+def case_in(village: str, **fields) -> int:
+    """The id of a new fraud case recorded in ``village`` (through the service, as the police would)."""
+    from outreach.cases.services import create_case
+
+    data = {"occurred_on": datetime.now(UTC).date() - timedelta(days=2), "type": "investment", "loss_yuan": 500,
+            "location": None, "village_code": village, **fields}
+    case, _ = create_case(data, "test")
+    return case.id
 
 
 def warning_in(village: str) -> int:

@@ -19,7 +19,7 @@ VILLAGE_B1 = "610923001001"
 VILLAGE_B2 = "610923001002"
 VILLAGE_C = "610981001003"  # 旬阳市, a township of three villages
 CASE_FIELDS = {"id", "occurred_on", "type", "loss_yuan", "location", "village_code", "external_ref", "reported_by",
-               "created_at", "suspended_certification_id"}
+               "created_at", "suspended_certification_id", "voided_at", "voided_by", "void_reason"}
 
 
 # --- helpers ---

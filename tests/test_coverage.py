@@ -3,14 +3,14 @@ grouping levels, validation, scope and roles, the figures on both code paths, an
 from __future__ import annotations
 
 import math
-import uuid
 from datetime import date, datetime, time, timedelta
 
 import pytest
 
 from outreach.coverage import services as coverage_services
-from outreach.visits.services import LOCAL, store_visits
+from outreach.visits.services import LOCAL
 from tests.helpers import auth, first_village, make_user, member_in, sql
+from tests.helpers import chief_visits as visit
 
 API = "/api/v1"
 COVERAGE = f"{API}/coverage"
@@ -41,34 +41,6 @@ def households_of(cell: str, n: int | None = None, *, vulnerable: bool | None = 
           and (cast(:vulnerable as boolean) is null or (cardinality(tags) > 0) = cast(:vulnerable as boolean))
         order by id limit :n
     """, cell=cell, n=n, vulnerable=vulnerable).scalars())
-
-
-def visit(households: list[int], at: datetime, outcome: str = "completed", *, app: bool | None = None,
-          accuracy: float = 10.0, mocked: bool = False, gap: timedelta = timedelta(hours=1)) -> list[str]:
-    """Visits to households by their cell's chief from ``at`` (``gap`` apart, so no travel looks impossible),
-    stored through the sync service with the server clock just after them; returns the visit ids."""
-    rows = sql("""
-        select h.id, h.grid_code, ST_X(h.location) as lon, ST_Y(h.location) as lat, a.member_id, m.county_code
-        from households h
-        join assignments a on a.grid_code = h.grid_code and a.role = 'chief' and a.valid_to is null
-        join members m on m.id = a.member_id
-        where h.id = any(:ids)
-    """, ids=households).all()
-    by_id = {row.id: row for row in rows}
-    items, workers = [], []
-    for index, household in enumerate(households):
-        row = by_id[household]
-        item = {"id": str(uuid.uuid4()), "household_id": row.id, "grid_code": row.grid_code, "outcome": outcome,
-                "visited_at": (at + index * gap).isoformat(),
-                "location": {"lon": row.lon, "lat": row.lat, "crs": "wgs84", "accuracy_m": accuracy,
-                             "mocked": mocked}}
-        if app is not None:
-            item["app_installed"] = app
-        items.append(item)
-        workers.append((row.member_id, row.county_code, f"chief{row.member_id}"))
-    results = store_visits(items, workers, None, now=at + len(items) * gap + timedelta(minutes=1))
-    assert all(r["status"] == "created" for r in results), results
-    return [item["id"] for item in items]
 
 
 def rows_of(client, query: str = "", headers=None) -> list[dict]:

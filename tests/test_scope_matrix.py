@@ -16,6 +16,7 @@ from grids.assignments.services import create_plan
 from tests.helpers import (
     assignment_in,
     auth,
+    case_in,
     certification_in,
     first_village,
     household_in,
@@ -61,6 +62,7 @@ def _samples(county: str) -> dict[tuple[str, str], str]:
         ("villages", "code"): village,
         ("certifications", "certification_id"): str(certification_in(village)),
         ("warnings", "warning_id"): str(warning_in(village)),
+        ("cases", "case_id"): str(case_in(village)),
         ("tiles", "layer"): "grids", ("tiles", "z"): "12", ("tiles", "x"): "3288", ("tiles", "y"): "1650",
     }
 
@@ -92,6 +94,9 @@ def _user_of(role: str, village: str) -> str:
 # Bodies valid enough to reach the object lookup, for endpoints with URL parameters
 # whose body has required fields (otherwise 422 would answer before scope is checked).
 BODIES = {"/api/v1/certifications/<id32:certification_id>/decisions": {"decision": "approve"},
+          "/api/v1/certifications/<id32:certification_id>/reinstate": {"comment": "cases voided"},
+          "/api/v1/cases/<id64:case_id>/void": {"reason": "recorded twice"},
+          "/api/v1/visits/<uuid:visit_id>/review": {"decision": "voided", "reason": "mocked location"},
           "/api/v1/warnings/<id64:warning_id>/events": {"id": "6b0c4a3e-2f42-4c55-9d1e-3c1f7f1e2a10",
                                                          "type": "called", "at": "2026-01-01T08:00:00+08:00"}}
 

@@ -1,11 +1,12 @@
 """Fraud cases (电诈案件) recorded by the police; they decide the zero-case criterion."""
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 from geoalchemy2 import Geometry
-from sqlalchemy import BigInteger, CheckConstraint, Date, Identity, Index, Numeric, String
+from sqlalchemy import BigInteger, CheckConstraint, Date, Identity, Index, Numeric, String, Text, text
+from sqlalchemy.dialects.postgresql import TIMESTAMP
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.extensions import Created, db
@@ -29,6 +30,10 @@ class Case(Scoped, Created, db.Model):
     location = mapped_column(Geometry("POINT", srid=4326, spatial_index=False), nullable=True)
     external_ref: Mapped[str | None] = mapped_column(String(64))
     reported_by: Mapped[str | None] = mapped_column(String(64))
+    # A wrongly recorded case is voided, never deleted: it stays listed and stops counting.
+    voided_at: Mapped[datetime | None] = mapped_column(TIMESTAMP(timezone=True))
+    voided_by: Mapped[str | None] = mapped_column(String(64))
+    void_reason: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
         CheckConstraint("loss_yuan >= 0", name="loss"),
@@ -37,4 +42,7 @@ class Case(Scoped, Created, db.Model):
         Index("ix_cases_village_code_occurred_on", "village_code", "occurred_on",
               postgresql_ops={"village_code": "varchar_pattern_ops"}),
         Index("ix_cases_id", "id"),
+        Index("uq_cases_external_ref", "county_code", "external_ref", unique=True,
+              postgresql_where=text("external_ref is not null")),
+        Index("ix_cases_external_ref", "external_ref", postgresql_where=text("external_ref is not null")),
     )

@@ -10,8 +10,9 @@ from core.extensions import db
 from outreach.cases.models import Case
 
 
-def cases_select(prefix: str | None, start: date | None, end: date | None, case_type: str | None) -> Select:
-    """Cases by region prefix, period and type, newest first."""
+def cases_select(prefix: str | None, start: date | None, end: date | None, case_type: str | None,
+                 voided: bool | None = None) -> Select:
+    """Cases by region prefix, period, type and voided or not, newest first."""
     statement = select(Case).options(undefer(Case.location)).order_by(Case.occurred_on.desc(), Case.id.desc())
     if prefix:
         statement = statement.where(Case.village_code.startswith(prefix, autoescape=True))
@@ -21,7 +22,22 @@ def cases_select(prefix: str | None, start: date | None, end: date | None, case_
         statement = statement.where(Case.occurred_on <= end)
     if case_type:
         statement = statement.where(Case.type == case_type)
+    if voided is not None:
+        statement = statement.where(Case.voided_at.is_not(None) if voided else Case.voided_at.is_(None))
     return statement
+
+
+def unvoided_cases_since(village_code: str, since) -> int:
+    """Cases recorded in a village at or after an instant that are not voided."""
+    return db.session.execute(text(
+        "select count(*) from cases where village_code = :v and created_at >= :since and voided_at is null"),
+        {"v": village_code, "since": since}).scalar()
+
+
+def case_by_external_ref(external_ref: str) -> Case | None:
+    """The case recorded under a police reference, wherever it is (the caller checks the scope)."""
+    return db.session.scalar(select(Case).where(Case.external_ref == external_ref)
+                             .order_by(Case.created_at).limit(1).execution_options(unscoped=True))
 
 
 def village_of_point(lon: float, lat: float) -> str | None:
@@ -36,7 +52,7 @@ def village_of_point(lon: float, lat: float) -> str | None:
 def cases_in_village_since(village_code: str, since: date) -> int:
     """Cases recorded in a village that occurred on or after ``since``."""
     return db.session.execute(text(
-        "select count(*) from cases where village_code = :v and occurred_on >= :since"),
+        "select count(*) from cases where village_code = :v and occurred_on >= :since and voided_at is null"),
         {"v": village_code, "since": since}).scalar()
 
 
@@ -45,7 +61,8 @@ def summary(prefix: str, child_length: int, child_level: str, start: date, end: 
     return db.session.execute(text("""
         with per_village as (
             select village_code, count(*) as cases, sum(loss_yuan) as loss from cases
-            where village_code like :like and occurred_on between :start and :end group by 1
+            where village_code like :like and occurred_on between :start and :end and voided_at is null
+            group by 1
         ), villages as (
             select r.code, left(r.code, :length) as key, coalesce(p.cases, 0) as cases, coalesce(p.loss, 0) as loss
             from regions r left join per_village p on p.village_code = r.code
@@ -62,7 +79,8 @@ def summary(prefix: str, child_length: int, child_level: str, start: date, end: 
 def cases_by_type(prefix: str, start: date, end: date) -> dict[str, int]:
     """Cases per type."""
     rows = db.session.execute(text("""
-        select type, count(*) from cases where village_code like :like and occurred_on between :start and :end
+        select type, count(*) from cases
+        where village_code like :like and occurred_on between :start and :end and voided_at is null
         group by 1
     """), {"like": prefix + "%", "start": start, "end": end})
     return dict(rows.all())

@@ -24,6 +24,9 @@ class CaseSchema(Schema):
     reported_by = fields.String(dump_only=True)
     created_at = fields.DateTime(dump_only=True)
     suspended_certification_id = fields.Integer(dump_only=True, allow_none=True)
+    voided_at = fields.DateTime(dump_only=True, allow_none=True)
+    voided_by = fields.String(dump_only=True, allow_none=True)
+    void_reason = fields.String(dump_only=True, allow_none=True)
 
     @validates_schema
     def _where(self, data, **kwargs):
@@ -38,6 +41,13 @@ class CaseQueryArgs(Schema):
     from_ = fields.Date(data_key="from")
     to = fields.Date()
     type = fields.String(validate=validate.OneOf(CASE_TYPES))
+    voided = fields.Boolean(metadata={"description": "only voided (true) or only standing (false) cases"})
+
+
+class VoidSchema(Schema):
+    """Why a case is voided."""
+
+    reason = Text(required=True, validate=validate.Length(min=1, max=2000))
 
 
 class PeriodArgs(Schema):

@@ -5,8 +5,11 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select, text
+
 from core.clock import today
-from core.errors import Invalid
+from core.errors import Conflict, Invalid, NotFound
 from core.extensions import db
 from core.geometry import to_db
 from core.scope import in_scope
@@ -19,8 +22,21 @@ from outreach.cases.models import Case
 from outreach.certification import services as certification
 
 
-def create_case(data: dict[str, Any], actor: str | None) -> Case:
-    """Record a case in the village containing its location (or the one named)."""
+def create_case(data: dict[str, Any], actor: str | None) -> tuple[Case, bool]:
+    """Record a case in the village containing its location (or the one named); (case, created).
+
+    Idempotent on ``external_ref``: the police system's reference sent again answers the
+    case recorded the first time (serialised by an advisory lock on the reference).
+    """
+    if data.get("external_ref"):
+        db.session.execute(text("select pg_advisory_xact_lock(hashtext('case:' || :ref))"),
+                           {"ref": data["external_ref"]})
+        existing = queries.case_by_external_ref(data["external_ref"])
+        if existing is not None:
+            if not in_scope(db.session, existing.village_code):
+                raise Conflict(_l("This external_ref is already used by another case."), rule="external_ref")
+            db.session.commit()  # releases the lock
+            return existing, False
     point = data.get("location")
     if point is not None:
         village_code = queries.village_of_point(point.x, point.y)
@@ -46,6 +62,32 @@ def create_case(data: dict[str, Any], actor: str | None) -> Case:
     suspended = certification.suspend_for_case(village_code, case.id)
     case.suspended_certification_id = suspended
     db.session.commit()
+    return case, True
+
+
+def get_case(case_id: int) -> Case:
+    """A case in scope, or 404."""
+    case = db.session.scalar(select(Case).where(Case.id == case_id))
+    if case is None:
+        raise NotFound(_l("Case %(id)s was not found.", id=case_id))
+    return case
+
+
+def void_case(case_id: int, reason: str, actor: str | None) -> Case:
+    """Void a wrongly recorded case: it stays listed, stops counting, and is audited.
+
+    A certification it suspended stays suspended until the county reviewer reinstates it.
+    """
+    case = get_case(case_id)
+    db.session.refresh(case, with_for_update=True)
+    if case.voided_at is not None:
+        raise Conflict(_l("The case is already voided."), rule="already_voided")
+    case.voided_at = func.now()
+    case.voided_by = actor
+    case.void_reason = reason
+    audit.record("case.void", "case", case.id, case.village_code, {"type": case.type}, comment=reason)
+    db.session.commit()
+    db.session.refresh(case)
     return case
 
 

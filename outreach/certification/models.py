@@ -74,7 +74,7 @@ class CertificationDecision(db.Model):
 
     __table_args__ = (
         CheckConstraint("level in ('township', 'county')", name="level"),
-        CheckConstraint("decision in ('approve', 'reject')", name="decision"),
+        CheckConstraint("decision in ('approve', 'reject', 'reinstate')", name="decision"),
     )
 
 

@@ -17,6 +17,7 @@ from outreach.certification.schemas import (
     DecisionSchema,
     EvaluationSchema,
     RegionArgs,
+    ReinstateSchema,
     ShareSchema,
 )
 
@@ -102,6 +103,20 @@ class CertificationDecisions(MethodView):
     def post(self, data, certification_id):
         """Decide: the township reviewer first, then the county reviewer."""
         certification = services.decide(certification_id, data["decision"], data.get("comment"), current_user)
+        certification.decisions = services.decisions_of(certification.id)
+        return certification
+
+
+@blp.route("/<id32:certification_id>/reinstate")
+class CertificationReinstate(MethodView):
+    """Lifting a suspension."""
+
+    @roles_allowed("reviewer")
+    @blp.arguments(ReinstateSchema)
+    @blp.response(200, CertificationDetailSchema)
+    def post(self, data, certification_id):
+        """The county reviewer reinstates a certification suspended only by cases since voided."""
+        certification = services.reinstate(certification_id, data["comment"], current_user)
         certification.decisions = services.decisions_of(certification.id)
         return certification
 

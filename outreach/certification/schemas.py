@@ -31,6 +31,12 @@ class DecisionSchema(Schema):
     decided_at = fields.DateTime(dump_only=True)
 
 
+class ReinstateSchema(Schema):
+    """Why a suspended certification is reinstated."""
+
+    comment = Text(required=True, validate=validate.Length(min=1, max=2000))
+
+
 class CertificationSchema(Schema):
     """An application and where it stands (certified past its validity reads as expired)."""
 

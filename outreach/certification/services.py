@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import calendar
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, text
 
-from core.clock import today
+from core.clock import LOCAL, today
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.extensions import db
 from core.scope import UNSCOPED
@@ -146,6 +146,38 @@ def decide(certification_id: int, decision: str, comment: str | None, user) -> C
                                          comment=comment, decided_by=user.username))
     audit.record("certification.decision", "certification", certification.id, certification.village_code,
                  {"level": level, "decision": decision, "status": certification.status}, comment=comment)
+    db.session.commit()
+    return certification
+
+
+def reinstate(certification_id: int, comment: str | None, user) -> Certification:
+    """The county reviewer lifts a suspension caused only by cases since voided (a "reinstate" decision).
+
+    Every case recorded in the village since it was certified must be voided; the
+    certification keeps its validity dates, and the decision joins its history.
+    """
+    certification = get_certification(certification_id)
+    db.session.refresh(certification, with_for_update=True)
+    if level_of_code(user.scope) != "county":
+        raise Forbidden(_l("Only the county reviewer reinstates a certification."))
+    if certification.status != "suspended":
+        raise Conflict(_l("Only a suspended certification can be reinstated."), rule="not_suspended")
+    since = datetime.combine(certification.certified_on or certification.applied_at.date(), datetime.min.time(),
+                             LOCAL)
+    standing = case_queries.unvoided_cases_since(certification.village_code, since)
+    if standing:
+        raise Conflict(_l("Cases recorded in the village since certification still stand (%(n)s).", n=standing),
+                       rule="cases_stand")
+    # What the suspension was stays in the audit log; the row reads as a valid certification again.
+    details = {"status": "certified", "suspended_by_case": certification.suspended_by_case,
+               "suspended_at": certification.suspended_at.isoformat() if certification.suspended_at else None}
+    certification.status = "certified"
+    certification.suspended_at = None
+    certification.suspended_by_case = None
+    db.session.add(CertificationDecision(certification_id=certification.id, level="county", decision="reinstate",
+                                         comment=comment, decided_by=user.username))
+    audit.record("certification.reinstate", "certification", certification.id, certification.village_code,
+                 details, comment=comment)
     db.session.commit()
     return certification
 

@@ -1,0 +1,65 @@
+"""The versioned scorecard: reading, adding a version, and scoring a region's component values."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+
+from core.errors import Invalid, NotFound
+from core.extensions import db
+from grids.accounts import audit
+from outreach.assessment.models import COMPONENTS, Scorecard
+
+
+def current_scorecard() -> Scorecard:
+    """The latest scorecard version."""
+    scorecard = db.session.scalar(select(Scorecard).order_by(Scorecard.version.desc()))
+    if scorecard is None:
+        raise NotFound(_l("No scorecard is defined."))
+    return scorecard
+
+
+def set_scorecard(data: dict[str, Any], actor: str | None) -> Scorecard:
+    """Add a scorecard version (rankings computed before keep the version they name)."""
+    components = data["components"]
+    errors: dict[str, list[str]] = {}
+    for name, spec in components.items():
+        if name not in COMPONENTS:
+            errors[name] = [f"Unknown component; one of: {', '.join(COMPONENTS)}."]
+        elif spec["best"] == spec["worst"]:
+            errors[name] = ["best and worst must differ."]
+    if not errors and sum(spec["weight"] for spec in components.values()) <= 0:
+        errors["_weights"] = ["At least one weight must be above 0."]
+    if errors:
+        raise Invalid(errors={"json": {"components": errors}})
+    scorecard = Scorecard(components=components, list_size=data["list_size"], created_by=actor)
+    db.session.add(scorecard)
+    db.session.flush()
+    audit.record("assessment.scorecard", "scorecard", scorecard.version, current_app.config["GRIDS_CITY_CODE"],
+                 {"components": components, "list_size": data["list_size"]})
+    db.session.commit()
+    return scorecard
+
+
+def score(values: dict[str, float | None], components: dict[str, Any]) -> tuple[float | None, dict[str, Any]]:
+    """The score (0-100) of one region's component values, and each component's part.
+
+    A component scores ``(value - worst) / (best - worst)`` clamped to 0..1; components
+    without a value are left out and the remaining weights rescaled to 100.
+    """
+    parts: dict[str, Any] = {}
+    weighted = total = 0.0
+    for name, spec in components.items():
+        value = values.get(name)
+        weight = float(spec["weight"])
+        if value is None:
+            parts[name] = {"value": None, "score": None, "weight": weight}
+            continue
+        share = (value - spec["worst"]) / (spec["best"] - spec["worst"])
+        share = min(1.0, max(0.0, share))
+        parts[name] = {"value": round(value, 4), "score": round(share, 4), "weight": weight}
+        weighted += weight * share
+        total += weight
+    return (round(100 * weighted / total, 2) if total else None), parts
