@@ -9,7 +9,7 @@ WORKERS ?= 2
 export FLASK_APP := app:create_app
 
 .PHONY: run test fuzz crash load serve db db-stop migrate seed translations lint bench-seed clean-db dashboard \
-	test-tools
+	test-tools fonts
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,9 +29,15 @@ $(DASHBOARD_VENDOR): dashboard/package.json dashboard/package-lock.json
 
 dashboard: $(DASHBOARD_VENDOR)
 
-# Debian's chromium (browser test) and gdal-bin (ogrinfo reads the OGC API); root installs them.
+# Debian's chromium (browser test), gdal-bin (ogrinfo reads the OGC API), poppler-utils (pdftotext reads
+# bulletin PDFs) and the CJK font bulletins embed; root installs them.
+# The CJK font bulletin PDFs embed (Debian's fonts-wqy-microhei; without it ReportLab's
+# non-embedded STSong-Light is used).
+fonts:
+	$(PYTHON) scripts/system_tools.py cjk-font
+
 test-tools:
-	$(PYTHON) scripts/system_tools.py chromium cjk-font ogrinfo
+	$(PYTHON) scripts/system_tools.py chromium cjk-font ogrinfo pdftotext
 
 # Project-local PostgreSQL + PostGIS under var/ (skipped when DATABASE_URL is set).
 db:
@@ -47,13 +53,13 @@ seed: migrate
 	$(BIN)/flask seed ankang --if-empty
 	$(BIN)/flask seed certification --if-empty
 
-run: translations dashboard seed
+run: translations dashboard fonts seed
 	@echo "Dashboard on http://$(HOST):$(PORT)/ — API on http://$(HOST):$(PORT)/api/v1 (docs at /api/v1/docs)," \
 	      "OGC API – Features on http://$(HOST):$(PORT)/ogc"
 	$(BIN)/gunicorn --workers $(WORKERS) --bind $(HOST):$(PORT) --access-logfile - 'app:create_app()'
 
 # Serve without migrating or seeding (production-style; the database must be ready).
-serve: translations dashboard
+serve: translations dashboard fonts
 	$(BIN)/gunicorn --workers $(WORKERS) --bind $(HOST):$(PORT) --access-logfile - 'app:create_app()'
 
 test: translations dashboard test-tools db

@@ -3,7 +3,7 @@
 
 Stdlib only, so it runs before the virtual environment exists.  Usage:
 
-    system_tools.py [--required] npm chromium ogrinfo cjk-font
+    system_tools.py [--required] npm chromium ogrinfo cjk-font pdftotext
 
 Each argument is a command; the Debian package that provides it is installed with
 apt-get when the command is not on PATH.  Installing needs root (CI and sessions run
@@ -22,7 +22,8 @@ PACKAGES = {
     "npm": "npm",               # the dashboard's map library comes from the npm registry
     "chromium": "chromium",     # the browser test drives Debian's chromium through Playwright
     "ogrinfo": "gdal-bin",      # the OGC API test reads it with GDAL's OAPIF driver
-    "cjk-font": "fonts-wqy-microhei",  # so the browser test's screenshots show Chinese, not boxes
+    "cjk-font": "fonts-wqy-microhei",  # Chinese in the browser test's screenshots and in bulletin PDFs
+    "pdftotext": "poppler-utils",  # the bulletin test reads the PDF's text
 }
 # Things that are not commands, and how to tell they are there.
 FILES = {"cjk-font": "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"}

@@ -61,11 +61,15 @@ def user(name: str, role: str, scope: str) -> dict:
     return auth(name)
 
 
-@pytest.fixture
-def two_months(db_session):
+def seed_two_months() -> None:
     """Earlier month: V1 best, V2, V3 nothing; ranked month: the other way round."""
     visit_month(EARLIER, {V1: 60, V2: 30, V3: 0})
     visit_month(PERIOD, {V1: 0, V2: 30, V3: 60})
+
+
+@pytest.fixture
+def two_months(db_session):
+    seed_two_months()
 
 
 @pytest.fixture
@@ -76,14 +80,16 @@ def peer_township(db_session):
                                     grids, tier3_grids)
                select :code, :level, :parent, :name, boundary, 3, 0, 3, 1 from regions where code = :src""",
             code=code, level=level, parent=parent, name=f"对照{level}", src=V3)
-    for code, tier, parent in ((f"{PEER_VILLAGE}-00-00", 1, None), (f"{PEER_VILLAGE}-01-00", 2, f"{PEER_VILLAGE}-00-00"),
-                               (f"{PEER_VILLAGE}-01-01", 3, f"{PEER_VILLAGE}-01-00")):
+    cells = ((f"{PEER_VILLAGE}-00-00", 1, None), (f"{PEER_VILLAGE}-01-00", 2, f"{PEER_VILLAGE}-00-00"),
+             (f"{PEER_VILLAGE}-01-01", 3, f"{PEER_VILLAGE}-01-00"))
+    for code, tier, parent in cells:
         sql("""insert into grids (code, tier, parent_code, village_code, county_code, name, boundary, households)
                select :code, :tier, :parent, :v, '610981', :code, boundary, 3 from regions where code = :src""",
             code=code, tier=tier, parent=parent, v=PEER_VILLAGE, src=V3)
     sql("""insert into households (county_code, grid_code, village_code, location, residents)
            select '610981', :cell, :v, ST_PointOnSurface(boundary), 2 from regions, generate_series(1, 3)
            where code = :src""", cell=f"{PEER_VILLAGE}-01-01", v=PEER_VILLAGE, src=V3)
+    db_session.commit()  # (a savepoint: the test's transaction is still rolled back)
 
 
 # --- the scorecard ---
@@ -174,12 +180,14 @@ def test_components_are_the_months_figures_and_the_score_their_weighted_mean(cli
         assert row["score"] == pytest.approx(100 * weighted / total, abs=0.01)
 
 
-def test_cases_and_campaigns_count_in_the_month_they_happened(client, two_months):
+def test_cases_and_campaigns_count_in_the_month_they_happened(client, db_session, two_months):
     sql("""insert into cases (county_code, village_code, occurred_on, type, loss_yuan)
            values ('610981', :v, :day, 'romance', 100)""", v=V3, day=PERIOD.replace(day=5))
     sql("""insert into campaigns (county_code, village_code, kind, title, held_at, location, audience)
-           select '610981', code, 'school', '进校园', :held, ST_PointOnSurface(boundary), 80 from regions where code = :v""",
+           select '610981', code, 'school', '进校园', :held, ST_PointOnSurface(boundary), 80
+           from regions where code = :v""",
         v=V2, held=at(PERIOD, 12))
+    db_session.commit()
     rows = rows_by_code(ranking(client, f"region={TOWNSHIP}&by=village&period={PERIOD:%Y-%m}"))
     assert rows[V3]["counts"]["cases"] == 1 and rows[V3]["components"]["zero_cases"]["value"] == 0
     households_v3 = rows[V3]["counts"]["households"]
@@ -221,8 +229,8 @@ def test_ties_share_a_rank(client):
 
 # --- who sees what ---
 
-def test_a_township_supervisor_sees_peer_townships_scores_but_not_their_households(client, two_months,
-                                                                                  peer_township):
+def test_a_township_supervisor_sees_peer_townships_scores_but_not_their_households(
+        client, two_months, peer_township):
     headers = user("ts", "township_supervisor", TOWNSHIP)
     body = ranking(client, f"by=township&period={PERIOD:%Y-%m}", headers)
     assert body["region"] == COUNTY
