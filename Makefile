@@ -9,7 +9,7 @@ WORKERS ?= 2
 export FLASK_APP := app:create_app
 
 .PHONY: run test fuzz crash load serve db db-stop migrate seed translations lint bench-seed clean-db dashboard \
-	test-tools fonts
+	fieldapp test-tools fonts bench-field-app
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,20 @@ $(DASHBOARD_VENDOR): dashboard/package.json dashboard/package-lock.json
 	touch $@
 
 dashboard: $(DASHBOARD_VENDOR)
+
+# The field app (/m/): its libraries from the npm registry (Dexie, MapLibre; Workbox and axe-core
+# to build and to test), then its Workbox service worker, rebuilt when a precached file changes.
+FIELDAPP_VENDOR := fieldapp/node_modules/.installed
+FIELDAPP_SW := fieldapp/build/sw.js
+$(FIELDAPP_VENDOR): fieldapp/package.json fieldapp/package-lock.json
+	$(PYTHON) scripts/system_tools.py --required npm
+	cd fieldapp && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(FIELDAPP_SW): $(FIELDAPP_VENDOR) fieldapp/build-sw.mjs $(wildcard fieldapp/static/*) $(wildcard fieldapp/shell/*)
+	cd fieldapp && rm -rf build && node build-sw.mjs
+
+fieldapp: $(FIELDAPP_SW)
 
 # Debian's chromium (browser test), gdal-bin (ogrinfo reads the OGC API), poppler-utils (pdftotext reads
 # bulletin PDFs) and the CJK font bulletins embed; root installs them.
@@ -53,16 +67,17 @@ seed: migrate
 	$(BIN)/flask seed ankang --if-empty
 	$(BIN)/flask seed certification --if-empty
 
-run: translations dashboard fonts seed
-	@echo "Dashboard on http://$(HOST):$(PORT)/ — API on http://$(HOST):$(PORT)/api/v1 (docs at /api/v1/docs)," \
+run: translations dashboard fieldapp fonts seed
+	@echo "Dashboard on http://$(HOST):$(PORT)/ — field app on http://$(HOST):$(PORT)/m/ —" \
+	      "API on http://$(HOST):$(PORT)/api/v1 (docs at /api/v1/docs)," \
 	      "OGC API – Features on http://$(HOST):$(PORT)/ogc"
 	$(BIN)/gunicorn --workers $(WORKERS) --bind $(HOST):$(PORT) --access-logfile - 'app:create_app()'
 
 # Serve without migrating or seeding (production-style; the database must be ready).
-serve: translations dashboard fonts
+serve: translations dashboard fieldapp fonts
 	$(BIN)/gunicorn --workers $(WORKERS) --bind $(HOST):$(PORT) --access-logfile - 'app:create_app()'
 
-test: translations dashboard test-tools db
+test: translations dashboard fieldapp test-tools db
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # A longer schemathesis run over every operation (make test runs a few examples each).
@@ -83,3 +98,7 @@ lint: $(BIN)/.installed
 
 bench-seed: translations db
 	$(BIN)/python bench/seed.py
+
+# The field app in Chromium (CPU 4x slower, slow mobile network): size, cold offline start, sync of 500.
+bench-field-app: translations fieldapp test-tools db
+	$(BIN)/python bench/field_app.py

@@ -60,6 +60,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     _register_ogc(app)
     _register_docs_assets(app)
     _register_dashboard(app)
+    _register_fieldapp(app)
     _register_operations(app)
     _register_cli(app)
     return app
@@ -95,6 +96,13 @@ def _register_dashboard(app: Flask) -> None:
     from dashboard.views import blp as dashboard_blp
 
     app.register_blueprint(dashboard_blp)
+
+
+def _register_fieldapp(app: Flask) -> None:
+    """The grid workers' offline-first field app at ``/m/`` (static PWA; its data comes from the API)."""
+    from fieldapp.views import blp as fieldapp_blp
+
+    app.register_blueprint(fieldapp_blp)
 
 
 def _register_operations(app: Flask) -> None:

@@ -90,3 +90,30 @@ def test_cells_are_not_drawn_at_low_zoom_and_bad_tiles_are_404(client):
     assert client.get(f"{API}/roads/8/206/104.pbf").status_code == 404
     assert client.get(f"{API}/grids/3/8/0.pbf").status_code == 404
     assert client.get(f"{API}/grids/23/0/0.pbf").status_code == 404
+
+
+def test_a_grid_worker_sees_exactly_own_cells(client):
+    """The field app's map: a member's account draws the member's current cells (and their villages),
+    not the rest of the village its scope names."""
+    member_id, village, grid_code = db.session.execute(text("""
+        select a.member_id, m.village_code, a.grid_code from assignments a join members m on m.id = a.member_id
+        join grids g on g.code = a.grid_code and g.tier = 3
+        where a.valid_to is null and m.village_code = g.village_code
+          and not exists (select 1 from assignments b join grids c on c.code = b.grid_code
+                          where b.member_id = a.member_id and b.valid_to is null and c.tier < 3)
+        order by a.member_id limit 1
+    """)).one()
+    own = set(db.session.execute(text("select grid_code from assignments where member_id = :m and valid_to is null"),
+                                 {"m": member_id}).scalars())
+    make_user("tiles_worker", "grid_worker", village, member_id=member_id)
+    lon, lat = db.session.execute(text("select ST_X(c), ST_Y(c) from (select ST_PointOnSurface(boundary) c"
+                                       " from grids where code = :g) p"), {"g": grid_code}).one()
+    x, y = tile_of(lon, lat, 13)
+    features = decode(client.get(f"{API}/grids/13/{x}/{y}.pbf", headers=auth("tiles_worker")))["grids"]["features"]
+    codes = {f["properties"]["code"] for f in features}
+    assert grid_code in codes and codes <= own
+    all_cells = decode(client.get(f"{API}/grids/13/{x}/{y}.pbf"))["grids"]["features"]
+    assert len(all_cells) > len(features)  # the admin sees the neighbours the member does not hold
+    villages = decode(client.get(f"{API}/villages/10/{x >> 3}/{y >> 3}.pbf", headers=auth("tiles_worker")))
+    village_codes = {f["properties"]["code"] for f in villages["villages"]["features"]}
+    assert grid_code[:12] in village_codes and village_codes <= {code[:12] for code in own}

@@ -115,6 +115,15 @@ def test_filter_by_region(client, history):
     assert len(listed(client, region="610900000000")) == 5
 
 
+def test_filter_by_household(client, history):
+    """The field app's household page: one household's visits (a grid worker's own)."""
+    first = history.households_a[0]
+    assert names(history, listed(client, household=first)) == ["v3", "v1"]
+    assert names(history, listed(client, headers=auth("wb"), household=first)) == []
+    assert names(history, listed(client, headers=auth("wa"), household=first)) == ["v3", "v1"]
+    assert client.get(f"{API}/visits", query_string={"household": 0}).status_code == 422
+
+
 def test_filter_by_unknown_region_is_404(client, history):
     assert client.get(f"{API}/visits", query_string={"region": "610999999999"}).status_code == 404
 

@@ -16,11 +16,11 @@ MVT = "application/vnd.mapbox-vector-tile"
 class Tile(MethodView):
     """One vector tile."""
 
-    @roles_allowed(*ADMINS, "reviewer")
+    @roles_allowed(*ADMINS, "reviewer", "grid_worker")
     @blp.response(200, content_type=MVT, description="A Mapbox vector tile (layer villages or grids)")
     @blp.alt_response(304, description="Not modified (If-None-Match)")
     def get(self, layer, z, x, y):
-        """A tile of villages or grid cells (tier as a property) with 30-day coverage, in your scope."""
+        """A tile of villages or cells (tier as a property), 30-day coverage; in scope (grid worker: own cells)."""
         body, etag = services.tile(layer, z, x, y)
         response = Response(body, mimetype=MVT)
         response.set_etag(etag)

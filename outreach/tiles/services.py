@@ -5,6 +5,7 @@ import hashlib
 from datetime import timedelta
 
 from flask_babel import lazy_gettext as _l
+from flask_jwt_extended import current_user
 
 from core.clock import today
 from core.errors import NotFound
@@ -22,9 +23,13 @@ def tile(layer: str, z: int, x: int, y: int) -> tuple[bytes, str]:
         raise NotFound(_l("Unknown layer %(layer)s.", layer=layer))
     if not (0 <= z <= 22 and 0 <= x < 2 ** z and 0 <= y < 2 ** z):
         raise NotFound(_l("No such tile."))
-    prefix = scope_prefix(db.session) or ""
+    like, cell_likes = (scope_prefix(db.session) or "") + "%", None
+    if current_user.role == "grid_worker":
+        # A member's map shows the member's own cells (and their villages), wherever they lie; the
+        # empty pattern matches no region code.
+        like, cell_likes = "", queries.member_cell_likes(current_user.member_id or -1)
     if layer == "grids" and z < GRIDS_MIN_ZOOM:
         body = b""
     else:
-        body = bytes(LAYERS[layer](z, x, y, prefix + "%", today() - timedelta(days=29)) or b"")
+        body = bytes(LAYERS[layer](z, x, y, like, today() - timedelta(days=29), cell_likes) or b"")
     return body, hashlib.md5(body).hexdigest()

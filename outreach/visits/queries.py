@@ -188,7 +188,7 @@ def store_staged() -> None:
 
 def visits_select(prefix: str | None, grid_code: str | None, member_id: int | None, start: datetime | None,
                   end: datetime | None, flag: str | None, outcome: str | None,
-                  flagged: bool | None = None) -> Select:
+                  flagged: bool | None = None, household_id: int | None = None) -> Select:
     """Visits filtered for the list endpoint (newest first)."""
     statement = select(Visit).options(undefer(Visit.location)).order_by(Visit.visited_at.desc(), Visit.id)
     if prefix:
@@ -197,6 +197,8 @@ def visits_select(prefix: str | None, grid_code: str | None, member_id: int | No
         statement = statement.where(Visit.grid_code == grid_code)
     if member_id is not None:
         statement = statement.where(Visit.member_id == member_id)
+    if household_id is not None:
+        statement = statement.where(Visit.household_id == household_id)
     if start is not None:
         statement = statement.where(Visit.visited_at >= start)
     if end is not None:

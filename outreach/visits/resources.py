@@ -60,12 +60,12 @@ class Visits(MethodView):
     @blp.response(200, VisitSchema(many=True))
     @blp.paginate(page_size=DEFAULT_PAGE_SIZE, max_page_size=MAX_PAGE_SIZE)
     def get(self, args, pagination_parameters):
-        """List visits by region, cell, member, local period, flag (or any flag) and outcome."""
+        """List visits by region, cell, member, household, local period, flag (or any flag) and outcome."""
         start, end = services.local_period(args.get("from_"), args.get("to"))
         member = current_user.member_id if current_user.role == "grid_worker" else args.get("member")
         statement = queries.visits_select(territory.region_code_prefix(args.get("region")), args.get("grid"),
                                           member, start, end, args.get("flag"), args.get("outcome"),
-                                          args.get("flagged"))
+                                          args.get("flagged"), household_id=args.get("household"))
         return paginate_select(statement, pagination_parameters)
 
 

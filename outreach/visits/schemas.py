@@ -112,6 +112,8 @@ class VisitQueryArgs(Schema):
     region = fields.String(validate=validate.Regexp(REGION_CODE, error="Must be a 12-digit region code."))
     grid = fields.String(validate=validate.Regexp(GRID_CODE, error="Must be a grid code."))
     member = fields.Integer()
+    household = fields.Integer(validate=validate.Range(1, 2**63 - 1),
+                               metadata={"description": "one household's visits (the field app's history)"})
     from_ = fields.Date(data_key="from", metadata={"description": "local date (Asia/Shanghai), inclusive"})
     to = fields.Date(metadata={"description": "local date (Asia/Shanghai), inclusive"})
     flag = fields.String(validate=validate.OneOf(FLAGS))
