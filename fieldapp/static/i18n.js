@@ -47,6 +47,7 @@ const WORDS = {
     field_visited_at: '走访时间', field_household_id: '住户', field_location: '位置', field_grid_code: '网格',
     field_residents_reached: '见到人数', field_vulnerable_reached: '重点人群', field_notes: '备注',
     field_new_household: '新住户', field_outcome: '结果', field_topics: '宣传内容',
+    unsent_sign_out: '还有 {n} 条记录未发送，联网发送后才能退出。', unsent_of_other: '本机还有 {username} 的 {n} 条未发送记录，请先由其登录发送。',
   },
   en: {
     title: 'Grid worker', switch_language: '中文', sign_in_title: 'Grid worker sign-in', username: 'Username',
@@ -97,6 +98,7 @@ const WORDS = {
     field_visited_at: 'Visited at', field_household_id: 'Household', field_location: 'Location', field_grid_code: 'Cell',
     field_residents_reached: 'Residents reached', field_vulnerable_reached: 'Vulnerable reached', field_notes: 'Notes',
     field_new_household: 'New household', field_outcome: 'Outcome', field_topics: 'Topics',
+    unsent_sign_out: '{n} records are unsent: sign out once they are sent.', unsent_of_other: 'This phone holds {n} unsent records of {username}: they must sign in and send them first.',
   },
 };
 

@@ -138,6 +138,10 @@ export async function renderVisitForm(app, main, { household: householdKey, edit
     } else {
       visit.household_id = household.id;
     }
+    // Unset answers are left out (the server's defaults): a smaller body on a slow network.
+    for (const name of ['app_installed', 'residents_reached', 'vulnerable_reached', 'notes']) {
+      if (visit[name] === null) delete visit[name];
+    }
     await saveVisit(app, { id, visit, ref, key, registering, createdAt: item ? item.created_at : null });
     app.say(t('saved'));
     await app.queued();
