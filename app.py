@@ -7,6 +7,7 @@ from flask import Flask, has_request_context, request, send_from_directory
 from sqlalchemy import text
 
 from config import load_config
+from core.compressed_requests import GzipRequests
 from core.converters import Id32Converter, Id64Converter
 from core.errors import GridsApi, error_response, register_error_handlers
 from core.extensions import babel, db, limiter, migrate
@@ -63,6 +64,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     _register_fieldapp(app)
     _register_operations(app)
     _register_cli(app)
+    # Phones on slow uplinks send their visit batches gzipped (inflated here, within the body limit).
+    app.wsgi_app = GzipRequests(app.wsgi_app, app.config["MAX_CONTENT_LENGTH"])
     return app
 
 

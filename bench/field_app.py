@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import http.client
-import json
 import os
 import re
 import shutil
@@ -172,28 +171,31 @@ def measure(playwright, base: str, username: str, starts: int, singles: int) -> 
             const households = (await db.households.toArray()).slice(0, count);
             const now = Date.now();
             return households.map((h, i) => ({ id: crypto.randomUUID(), kind: 'visit', state: 'waiting',
-              created_at: new Date(now + i).toISOString(), household_id: h.id, household_ref: null, errors: [], flags: [],
+              created_at: new Date(now + i).toISOString(), household_id: h.id, household_ref: null, errors: [],
+              flags: [],
               body: { id: null, household_id: h.id, grid_code: h.grid_code,
                 visited_at: new Date(now - (offset + i) * 1000).toISOString(), outcome: 'completed',
-                location: { lon: h.location.coordinates[0], lat: h.location.coordinates[1], crs: 'wgs84', accuracy_m: 10 },
+                location: { lon: h.location.coordinates[0], lat: h.location.coordinates[1], crs: 'wgs84',
+                            accuracy_m: 10 },
                 topics: ['investment', 'app_install'], app_installed: true, residents_reached: 2 } }))
               .map((item) => { item.body.id = item.id; return item; }); }"""
-        sync_seconds, created = page.evaluate("""async (queue) => {
-            const items = await (%s)([%d, 0]);
+        sync_seconds, created = page.evaluate("""async () => {
+            const items = await (QUEUE)([COUNT, 0]);
             await FieldShared.open().queue.bulkPut(items);
             const t = performance.now();
             await FieldShared.sync({ refreshAfter: false });
             const seconds = (performance.now() - t) / 1000;
             const states = await FieldShared.open().queue.where('id').anyOf(items.map((i) => i.id)).toArray();
-            return [seconds, states.filter((i) => i.state === 'created').length]; }""" % (queue, HOUSEHOLDS), None)
+            return [seconds, states.filter((i) => i.state === 'created').length]; }"""
+                                              .replace("QUEUE", queue).replace("COUNT", str(HOUSEHOLDS)))
         single_seconds = page.evaluate("""async () => {
-            const items = await (%s)([%d, 1000]);
+            const items = await (QUEUE)([COUNT, 1000]);
             const t = performance.now();
             for (const item of items) {
               const a = await FieldShared.api('/visits/sync', { method: 'POST', body: { visits: [item.body] } });
               if (a.status !== 200 || a.body.results[0].status !== 'created') throw new Error(JSON.stringify(a.body));
             }
-            return (performance.now() - t) / 1000; }""" % (queue, singles))
+            return (performance.now() - t) / 1000; }""".replace("QUEUE", queue).replace("COUNT", str(singles)))
         context.close()
     finally:
         shutil.rmtree(profile, ignore_errors=True)

@@ -213,6 +213,9 @@ def test_offline_visits_and_warning_survive_a_closed_browser(playwright, live_se
     _screenshot(page, "inbox")
     page.click(f"#warnings li[data-id='{worker['warning']['id']}'] a")
     _wait(page, "!!document.getElementById('acknowledge')")
+    status, _ = _api(live_server, f"/warnings/{worker['warning']['id']}/phone", worker["token"])
+    if status == 200:  # the assigned member's full number, kept on the phone for calling offline
+        assert page.get_attribute("#call", "href") == "tel:13800138000"
     page.click("#acknowledge")
     _wait(page, "document.getElementById('warning-status').textContent === '已签收'")
     queued = _queue(page)

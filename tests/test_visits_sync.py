@@ -761,3 +761,33 @@ def test_statements_do_not_grow_with_the_batch(client, phone, monkeypatch):
     assert len(used[5]) == len(used[200]), (len(used[5]), len(used[200]))
     assert 10 < len(used[200]) < 40, used[200]
     assert sql("select count(*) from visits").scalar() == 206
+
+
+# --- gzip bodies (the field app sends large batches gzipped) ---
+
+def test_a_gzipped_batch_is_stored_like_a_plain_one(client, phone):
+    import gzip
+    import json
+
+    items = [item(phone, at=datetime.now(UTC) - timedelta(minutes=i + 1)) for i in range(3)]
+    body = gzip.compress(json.dumps({"visits": items}).encode())
+    response = client.post(SYNC, data=body, headers={**phone.headers, "Content-Type": "application/json",
+                                                     "Content-Encoding": "gzip"})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert [r["status"] for r in response.get_json()["results"]] == ["created"] * 3
+    again = client.post(SYNC, data=body, headers={**phone.headers, "Content-Type": "application/json",
+                                                  "Content-Encoding": "gzip"})
+    assert [r["status"] for r in again.get_json()["results"]] == ["duplicate"] * 3
+
+
+def test_bad_gzip_is_400_and_a_bomb_is_413(client, phone, app):
+    import gzip
+
+    headers = {**phone.headers, "Content-Type": "application/json", "Content-Encoding": "gzip"}
+    before = counts()
+    assert_error(client.post(SYNC, data=b"not gzip at all", headers=headers), 400)
+    assert_error(client.post(SYNC, data=gzip.compress(b"{}")[:-6], headers=headers), 400)  # truncated
+    bomb = gzip.compress(b" " * (app.config["MAX_CONTENT_LENGTH"] + 1))
+    assert len(bomb) < 100_000
+    assert_error(client.post(SYNC, data=bomb, headers=headers), 413)
+    assert counts() == before

@@ -23,6 +23,7 @@
 
   const API = '/api/v1';
   const BATCH = 500; // the server's limit per sync request
+  const GZIP_FROM = 4096; // bytes of JSON from which a request body is sent gzipped
   const SYNC_TAG = 'grids-field-sync';
   const FINAL = ['created', 'duplicate', 'conflict', 'rejected'];
   const PENDING = ['waiting', 'sent'];
@@ -64,19 +65,28 @@
   class Retry extends Error {}
 
   /** A request to the API with the session's token (refreshed once on a 401); {status, body}. */
+  /** A JSON body, gzipped when it is large and the browser can (the server inflates it). */
+  async function encode(body) {
+    const json = JSON.stringify(body);
+    if (json.length < GZIP_FROM || typeof CompressionStream !== 'function') return { data: json, headers: {} };
+    const stream = new Blob([json]).stream().pipeThrough(new CompressionStream('gzip'));
+    return { data: await new Response(stream).arrayBuffer(), headers: { 'Content-Encoding': 'gzip' } };
+  }
+
   async function api(path, { method = 'GET', body, headers = {} } = {}) {
     const session = await getMeta('session', null);
     if (!session) throw new SignedOut('no session');
     const language = await getMeta('language', 'zh');
+    const encoded = body !== undefined ? await encode(body) : null;
     const send = (token) => fetch(API + path, {
       method,
       headers: {
         'Accept-Language': language === 'en' ? 'en' : 'zh-CN',
         Authorization: 'Bearer ' + token,
-        ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}),
+        ...(encoded ? { 'Content-Type': 'application/json', ...encoded.headers } : {}),
         ...headers,
       },
-      body: body !== undefined ? JSON.stringify(body) : undefined,
+      body: encoded ? encoded.data : undefined,
       cache: 'no-store',
     });
     let response;
@@ -178,11 +188,9 @@
       const ready = (await resolveHouseholds(pending)).slice(0, BATCH);
       if (!ready.length) return;
       const now = new Date().toISOString();
-      await db.transaction('rw', db.queue, async () => {
-        for (const item of ready) {
-          await db.queue.update(item.id, { state: 'sent', sent_at: now, tries: (item.tries || 0) + 1 });
-        }
-      });
+      for (const item of ready) Object.assign(item, { state: 'sent', sent_at: now, tries: (item.tries || 0) + 1 });
+      // Inside the lock nothing else writes these items: one bulk write instead of 500.
+      await db.queue.bulkPut(ready);
       announce('queue');
       const answer = await api('/visits/sync', { method: 'POST', body: { visits: ready.map((i) => i.body), sent_at: now } });
       if (answer.status === 429 || answer.status >= 500) throw new Retry('sync answered ' + answer.status);
@@ -194,19 +202,20 @@
         continue;
       }
       const results = answer.body.results;
+      const answeredAt = new Date().toISOString();
       await db.transaction('rw', db.queue, db.households, db.meta, async () => {
         for (let index = 0; index < ready.length; index += 1) {
           const item = ready[index];
           const result = results[index] || {};
           const state = FINAL.includes(result.status) ? result.status : 'rejected';
-          const update = { state, flags: result.flags || [], errors: reasons(result.errors), answered_at: now };
+          Object.assign(item, { state, flags: result.flags || [], errors: reasons(result.errors), answered_at: answeredAt });
           if (result.household_id != null && item.household_ref && item.body.new_household) {
-            update.household_id = result.household_id;
+            item.household_id = result.household_id;
             if (state === 'created' || state === 'duplicate') await householdCreated(db, item, result.household_id);
           }
-          await db.queue.update(item.id, update);
           report[state] = (report[state] || 0) + 1;
         }
+        await db.queue.bulkPut(ready);
       });
       announce('queue');
     }
@@ -278,9 +287,21 @@
     const warnings = await api('/me/warnings?page_size=1000');
     if (warnings.status === 200) {
       await db.transaction('rw', db.warnings, async () => {
+        const phones = new Map((await db.warnings.toArray()).map((w) => [w.id, w.full_phone]));
         await db.warnings.clear();
-        await db.warnings.bulkPut(warnings.body.map((w) => ({ ...w, fetched_at: fetchedAt })));
+        await db.warnings.bulkPut(warnings.body.map((w) => ({ ...w, fetched_at: fetchedAt, full_phone: phones.get(w.id) || null })));
       });
+      // The resident's full number, for calling from the field with no signal: read once per open
+      // warning of this member (the server audits each reading).
+      for (const warning of warnings.body) {
+        if (warning.status === 'closed' || !warning.phone) continue;
+        if ((await db.warnings.get(warning.id)).full_phone) continue;
+        const answer = await api(`/warnings/${warning.id}/phone`);
+        if (answer.status === 404 || answer.status === 405) break; // a server without it: the masked number stays
+        if (answer.status === 200 && answer.body && answer.body.phone) {
+          await db.warnings.update(warning.id, { full_phone: answer.body.phone });
+        }
+      }
     }
     announce('worklist');
   }

@@ -107,7 +107,7 @@ export async function renderWarning(app, main, id) {
   const warning = withLocalEvents(stored, events);
   const household = warning.household_id ? await app.db.households.get(warning.household_id) : null;
   const deadline = deadlineOf(warning);
-  const phone = warning.phone || '';
+  const phone = warning.full_phone || warning.phone || '';
   const dialable = /^\+?[\d\s-]{6,}$/.test(phone);
   const status = warning.status;
   const actions = h('div', { class: 'actions' },

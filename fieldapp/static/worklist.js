@@ -4,6 +4,7 @@ import { t, number, dateTime } from './i18n.js';
 
 export const PERIOD_DAYS = 30; // "visited in the period": a completed visit in the last 30 days, as coverage counts
 const CLOSED = ['closed'];
+const collator = new Intl.Collator('zh-CN', { numeric: true }); // one collator: 500 rows sort in a few ms
 
 /** Today's date in Asia/Shanghai, minus `days`, as YYYY-MM-DD (how the server dates completions). */
 export function localDay(days = 0, now = Date.now()) {
@@ -36,7 +37,7 @@ export function orderHouseholds(households, warnedHouseholds, position, now = Da
   });
   rows.sort((a, b) => a.rank - b.rank
     || (a.metres !== null && b.metres !== null ? a.metres - b.metres : 0)
-    || String(a.household.address || '').localeCompare(String(b.household.address || ''), 'zh-CN')
+    || collator.compare(String(a.household.address || ''), String(b.household.address || ''))
     || String(a.household.id).localeCompare(String(b.household.id)));
   return rows;
 }
