@@ -9,6 +9,7 @@ import { renderWarnings, renderWarning } from './warnings.js';
 import { renderQueue } from './queue.js';
 import { connectNotifications } from './notify.js';
 
+performance.mark('grids-modules'); // every module of the app is loaded and evaluated
 const store = self.FieldShared;
 const main = document.getElementById('main');
 const tabs = document.getElementById('tabs');
