@@ -32,13 +32,24 @@ def existing_keys(counties: list[str], ids: list[str]) -> dict[str, tuple[str, i
     return {row[0]: (row[1], row[2], list(row[3] or [])) for row in rows}
 
 
-def households_for_visits(ids: list[int], prefix: str | None) -> dict[int, tuple[str, str, bool]]:
-    """Households (not removed, inside the scope prefix): id → (grid code, village code, vulnerable)."""
+def households_for_visits(ids: list[int]) -> dict[int, tuple[str, str, bool]]:
+    """Households not removed, wherever they are: id → (grid code, village code, vulnerable).
+
+    Unscoped: the caller decides access (the account's scope, or the member's cells).
+    """
     rows = db.session.execute(text("""
         select id, grid_code, village_code, cardinality(tags) > 0 from households
-        where id = any(:ids) and removed_at is null and village_code like :like
-    """), {"ids": ids, "like": (prefix or "") + "%"})
+        where id = any(:ids) and removed_at is null
+    """), {"ids": ids})
     return {row[0]: (row[1], row[2], row[3]) for row in rows}
+
+
+def assignments_since(member_ids: list[int], since: datetime) -> list[tuple[int, str, datetime, datetime | None]]:
+    """(member, cell, valid from, valid to) of the members' assignments current or ended after ``since``."""
+    return db.session.execute(text("""
+        select member_id, grid_code, valid_from, valid_to from assignments
+        where member_id = any(:members) and (valid_to is null or valid_to > :since)
+    """), {"members": member_ids, "since": since}).all()
 
 
 def members_visits_between(member_ids: list[int], start: datetime, end: datetime) -> list[tuple]:
@@ -188,8 +199,9 @@ def store_staged() -> None:
 
 def visits_select(prefix: str | None, grid_code: str | None, member_id: int | None, start: datetime | None,
                   end: datetime | None, flag: str | None, outcome: str | None,
-                  flagged: bool | None = None, household_id: int | None = None) -> Select:
-    """Visits filtered for the list endpoint (newest first)."""
+                  flagged: bool | None = None, household_id: int | None = None, own: bool = False) -> Select:
+    """Visits filtered for the list endpoint (newest first); ``own``: a member's own visits, wherever they
+    are (the member may work in cells outside the account's scope)."""
     statement = select(Visit).options(undefer(Visit.location)).order_by(Visit.visited_at.desc(), Visit.id)
     if prefix:
         statement = statement.where(Visit.village_code.startswith(prefix, autoescape=True))
@@ -210,9 +222,14 @@ def visits_select(prefix: str | None, grid_code: str | None, member_id: int | No
         statement = statement.where(has_flags if flagged else ~has_flags)
     if outcome:
         statement = statement.where(Visit.outcome == outcome)
+    if own:
+        statement = statement.execution_options(unscoped=True)
     return statement
 
 
-def visit_by_id(visit_id) -> Visit | None:
-    """One visit in scope, or None."""
-    return db.session.scalar(select(Visit).where(Visit.id == visit_id))
+def visit_by_id(visit_id, member_id: int | None = None) -> Visit | None:
+    """One visit in scope, or None; with ``member_id``, that member's visit wherever it is."""
+    statement = select(Visit).where(Visit.id == visit_id)
+    if member_id is not None:
+        statement = statement.where(Visit.member_id == member_id).execution_options(unscoped=True)
+    return db.session.scalar(statement)

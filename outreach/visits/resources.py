@@ -62,10 +62,11 @@ class Visits(MethodView):
     def get(self, args, pagination_parameters):
         """List visits by region, cell, member, household, local period, flag (or any flag) and outcome."""
         start, end = services.local_period(args.get("from_"), args.get("to"))
-        member = current_user.member_id if current_user.role == "grid_worker" else args.get("member")
+        worker = current_user.role == "grid_worker"  # a worker reads their own visits, wherever they are
+        member = (current_user.member_id or -1) if worker else args.get("member")
         statement = queries.visits_select(territory.region_code_prefix(args.get("region")), args.get("grid"),
                                           member, start, end, args.get("flag"), args.get("outcome"),
-                                          args.get("flagged"), household_id=args.get("household"))
+                                          args.get("flagged"), household_id=args.get("household"), own=worker)
         return paginate_select(statement, pagination_parameters)
 
 

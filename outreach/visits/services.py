@@ -95,6 +95,31 @@ def _travel_flags(batch: list[dict], stored: list[tuple], speed_kmh: float, min_
     return flagged
 
 
+class CellAccess:
+    """Where a batch's households may be: the account's scope, and the cells each visit's member is
+    assigned to now or was assigned to at the visit's time (whatever village or township they lie in)."""
+
+    def __init__(self, prefix: str | None, outside: list[dict[str, Any]]):
+        """``outside``: the visits whose household lies outside ``prefix`` (their members' assignments are
+        looked up once, only when there are any)."""
+        self.prefix = prefix
+        self.cells: dict[int, list[tuple[str, datetime, datetime | None]]] = {}
+        if prefix and outside:
+            earliest = min(d["visited_at"] for d in outside)
+            for member, cell, start, end in queries.assignments_since(sorted({d["member_id"] for d in outside}),
+                                                                      earliest):
+                self.cells.setdefault(member, []).append((cell, start, end))
+
+    def allows(self, visit: dict[str, Any], grid_code: str, village_code: str) -> bool:
+        """Whether the visit's member may record a visit to a household of this tier-3 cell."""
+        if not self.prefix or village_code.startswith(self.prefix):
+            return True
+        holding = (grid_code, grid_code[:15] + "-00", grid_code[:12] + "-00-00")  # the cell and the cells above
+        at = visit["visited_at"]
+        return any(cell in holding and (end is None or start <= at < end)
+                   for cell, start, end in self.cells.get(visit["member_id"], ()))
+
+
 def sync_visits(user, items: list[Any], sent_at: datetime | None = None) -> list[dict[str, Any]]:
     """Validate, flag and store a phone's batch of visits; one result per item, in order."""
     if len(items) > MAX_BATCH:
@@ -164,20 +189,25 @@ def store_visits(items: list[Any], workers: list[tuple[int, str, str]], prefix: 
             results[index] = _result(data["id"], "rejected", errors={"visited_at": ["Too far in the future."]})
             del parsed[index]
 
-    # 3. Households: known ones in scope, or found in the field (placed in one spatial join).
+    # 3. Households: known ones, or found in the field (placed in one spatial join); each must be in
+    # the account's scope or in a cell its member is assigned to, now or at the visit's time.
     known = queries.households_for_visits(
-        sorted({d["household_id"] for d in parsed.values() if d["household_id"] is not None}), prefix)
+        sorted({d["household_id"] for d in parsed.values() if d["household_id"] is not None}))
     new_items = [i for i, d in parsed.items() if d["new_household"] is not None]
     placements = households.place_points([parsed[i]["new_household"]["location"].x for i in new_items],
                                       [parsed[i]["new_household"]["location"].y for i in new_items]) \
         if new_items else []
     placed = dict(zip(new_items, placements, strict=True))
+    where = {i: known.get(d["household_id"]) if d["household_id"] is not None else placed.get(i)
+             for i, d in parsed.items()}
+    access = CellAccess(prefix, [parsed[i] for i, cell in where.items()
+                                 if cell is not None and not cell[1].startswith(prefix or "")])
     for index in list(parsed):
         data = parsed[index]
         problem = None
         if data["household_id"] is not None:
             household = known.get(data["household_id"])
-            if household is None:
+            if household is None or not access.allows(data, household[0], household[1]):
                 problem = {"household_id": ["Unknown household, or outside your scope."]}
             elif household[0] != data["grid_code"]:
                 problem = {"grid_code": [f"The household is in cell {household[0]}."]}
@@ -187,7 +217,7 @@ def store_visits(items: list[Any], workers: list[tuple[int, str, str]], prefix: 
             placement = placed.get(index)
             if placement is None:
                 problem = {"new_household": {"location": ["The point is outside every grid cell."]}}
-            elif prefix and not placement[1].startswith(prefix):
+            elif not access.allows(data, placement[0], placement[1]):
                 problem = {"new_household": {"location": ["The point is outside your scope."]}}
             else:
                 data["grid_code"], data["village_code"] = placement
@@ -316,9 +346,10 @@ def _row(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def get_visit(visit_id, user) -> Any:
-    """A visit in scope (a grid worker's own only), or 404."""
-    visit = queries.visit_by_id(visit_id)
-    if visit is None or (user.role == "grid_worker" and visit.member_id != user.member_id):
+    """A visit in scope, or 404; a grid worker sees exactly their own, wherever they are."""
+    worker = user.role == "grid_worker"
+    visit = queries.visit_by_id(visit_id, member_id=(user.member_id or -1) if worker else None)
+    if visit is None:
         raise NotFound(_l("Visit %(id)s was not found.", id=visit_id))
     return visit
 
