@@ -98,7 +98,8 @@ BODIES = {"/api/v1/certifications/<id32:certification_id>/decisions": {"decision
           "/api/v1/cases/<id64:case_id>/void": {"reason": "recorded twice"},
           "/api/v1/visits/<uuid:visit_id>/review": {"decision": "voided", "reason": "mocked location"},
           "/api/v1/warnings/<id64:warning_id>/events": {"id": "6b0c4a3e-2f42-4c55-9d1e-3c1f7f1e2a10",
-                                                         "type": "called", "at": "2026-01-01T08:00:00+08:00"}}
+                                                         "type": "called", "at": "2026-01-01T08:00:00+08:00"},
+          "/api/v1/warnings/<id64:warning_id>/reassign": {"member_id": 1}}
 
 
 def _call(client, method, url, headers=None, rule=None):

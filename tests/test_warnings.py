@@ -500,7 +500,7 @@ def test_refused_needs_a_revisit_then_met_again(client, police, field):
 
 ILLEGAL = [
     ([], "outcome"),  # outcome before met
-    (["acknowledged"], "outcome"),
+    (["acknowledged"], "outcome"),  # dissuaded needs a meeting (false_alarm would do: test_warnings_field.py)
     (["acknowledged"], "acknowledged"),  # acknowledged twice
     (["met"], "acknowledged"),
     (["met"], "met"),
@@ -524,7 +524,7 @@ def test_illegal_transitions_are_409(client, police, field, steps, illegal):
             post_event(client, field.headers, warning["id"], step)
     before = detail(client, warning["id"])
     response = client.post(f"{API}/warnings/{warning['id']}/events", headers=field.headers, json={
-        "id": str(uuid.uuid4()), "type": illegal, "at": datetime.now(UTC).isoformat(), "outcome": "false_alarm"})
+        "id": str(uuid.uuid4()), "type": illegal, "at": datetime.now(UTC).isoformat(), "outcome": "dissuaded"})
     assert_error(response, 409, rule="illegal_transition")
     after = detail(client, warning["id"])
     assert after == before

@@ -39,6 +39,10 @@ LEVELS = ("urgent", "high", "medium", "low")
 STATUSES = ("open", "acknowledged", "met", "revisit", "closed")
 EVENT_TYPES = ("acknowledged", "called", "met", "outcome")
 OUTCOMES = ("dissuaded", "transferred", "refused", "not_found", "false_alarm")
+# Outcomes a member may record after a call without having met the resident.
+OUTCOMES_WITHOUT_MEETING = ("refused", "not_found", "false_alarm")
+# Every event type: the member's (EVENT_TYPES), then the system's and supervisors'.
+ALL_EVENT_TYPES = (*EVENT_TYPES, "escalated", "notified", "routed", "reassigned")
 ESCALATION = ("member", "township", "county", "city")  # index = escalation level
 CHECKLIST_ITEMS = ("screen_sharing", "verification_codes_given", "transfers_made", "unknown_apps_installed",
                    "links_clicked")
@@ -109,12 +113,14 @@ class WarningEvent(db.Model):
     escalated_to: Mapped[str | None] = mapped_column(String(8))
     deadline: Mapped[datetime | None] = mapped_column(TIMESTAMP(timezone=True))
     by: Mapped[str | None] = mapped_column(String(64))
+    # routed / reassigned: the member the warning went to.
+    member_id: Mapped[int | None] = mapped_column(Integer)
     note: Mapped[str | None] = mapped_column(Text)
     content_hash: Mapped[str | None] = mapped_column(String(32))
     recorded_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True), server_default=func.now())
 
     __table_args__ = (
-        CheckConstraint("type in ('acknowledged', 'called', 'met', 'outcome', 'escalated', 'notified', 'routed')",
-                        name="type"),
+        CheckConstraint("type in ('acknowledged', 'called', 'met', 'outcome', 'escalated', 'notified', 'routed', "
+                        "'reassigned')", name="type"),
         Index("ix_warning_events_warning", "warning_id", "at"),
     )

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import Select, select, text
 
 from core.extensions import db
-from outreach.warnings.models import FundWarning, WarningEvent
+from outreach.warnings.models import EVENT_TYPES, FundWarning, WarningEvent
 
 
 def existing_by_refs(refs: list[str]) -> dict[str, FundWarning]:
@@ -76,12 +76,14 @@ def insert_warnings(rows: list[dict[str, Any]]) -> list[int]:
         returning id
     """), params).scalars().all()
     db.session.execute(text("""
-        insert into warning_events (county_code, id, warning_id, type, at, escalated_to, deadline, by)
+        insert into warning_events (county_code, id, warning_id, type, at, escalated_to, deadline, by, member_id)
         select w.county_code, gen_random_uuid(), w.id, 'routed', w.created_at,
-               case when w.assigned_member_id is null then 'township' end, w.deadline, 'routing'
+               case when w.assigned_member_id is null then 'township' end, w.deadline, 'routing',
+               w.assigned_member_id
         from warnings w where w.id = any(:ids)
         union all
-        select w.county_code, gen_random_uuid(), w.id, 'notified', w.created_at, 'township', w.deadline, 'routing'
+        select w.county_code, gen_random_uuid(), w.id, 'notified', w.created_at, 'township', w.deadline, 'routing',
+               null
         from warnings w where w.id = any(:ids) and w.level = 'urgent'
     """), {"ids": ids})
     return list(ids)
@@ -139,6 +141,13 @@ def events_of(warning_id: int) -> list[WarningEvent]:
     """A warning's events in time order."""
     return list(db.session.scalars(select(WarningEvent).where(WarningEvent.warning_id == warning_id)
                                    .order_by(WarningEvent.at, WarningEvent.recorded_at)))
+
+
+def last_member_event(warning_id: int) -> str | None:
+    """The type of the latest event the member recorded (acknowledged, called, met, outcome)."""
+    return db.session.scalar(select(WarningEvent.type).where(
+        WarningEvent.warning_id == warning_id, WarningEvent.type.in_(EVENT_TYPES))
+        .order_by(WarningEvent.at.desc(), WarningEvent.recorded_at.desc()).limit(1))
 
 
 def event_by_id(county_code: str, event_id) -> WarningEvent | None:

@@ -10,9 +10,12 @@ from flask_smorest import Blueprint
 from core.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, paginate_select
 from grids import services as territory
 from grids.accounts.roles import ADMINS, roles_allowed
+from grids.accounts.roles import SUPERVISORS as SUPERVISOR_ROLES
 from outreach.warnings import queries, services
 from outreach.warnings.schemas import (
     EventOutSchema,
+    PhoneSchema,
+    ReassignSchema,
     SummaryArgs,
     SummarySchema,
     WarningDetailSchema,
@@ -89,6 +92,29 @@ class WarningEvents(MethodView):
         """Record acknowledged, called, met or the outcome (idempotent on the event id)."""
         event, created = services.record_event(warning_id, data, current_user)
         return event, 201 if created else 200
+
+
+@blp.route("/<id64:warning_id>/phone")
+class WarningPhone(MethodView):
+    """The resident's full phone number."""
+
+    @roles_allowed("grid_worker")
+    @blp.response(200, PhoneSchema)
+    def get(self, warning_id):
+        """The full number, for the member the warning is assigned to (each reading is audited)."""
+        return services.read_phone(warning_id, current_user)
+
+
+@blp.route("/<id64:warning_id>/reassign")
+class WarningReassign(MethodView):
+    """Hand a warning to another member."""
+
+    @roles_allowed(*SUPERVISOR_ROLES)
+    @blp.arguments(ReassignSchema)
+    @blp.response(200, WarningSchema)
+    def post(self, data, warning_id):
+        """Reassign the warning to a member (recorded among its events); its deadlines stay."""
+        return services.reassign(warning_id, data, current_user)
 
 
 @my_warnings_blp.route("/warnings")

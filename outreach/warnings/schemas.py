@@ -45,6 +45,20 @@ class WarningEventSchema(Schema):
                             load_default=None, allow_none=True)
 
 
+class ReassignSchema(Schema):
+    """The member a warning is handed to, and why."""
+
+    member_id = fields.Integer(required=True, validate=validate.Range(1, 2**31 - 1))
+    reason = Text(load_default=None, allow_none=True, validate=validate.Length(max=500))
+
+
+class PhoneSchema(Schema):
+    """The resident's full phone number (null when the warning has none)."""
+
+    id = fields.Integer()
+    phone = fields.String(allow_none=True)
+
+
 class EventOutSchema(Schema):
     """A recorded event (phones' events, escalations, notifications)."""
 
@@ -58,6 +72,8 @@ class EventOutSchema(Schema):
     escalated_to = fields.String(allow_none=True)
     deadline = fields.DateTime(allow_none=True)
     by = fields.String(allow_none=True)
+    member_id = fields.Integer(allow_none=True, metadata={"description": "routed, reassigned: the member it went to"})
+    note = fields.String(allow_none=True, metadata={"description": "reassigned: the reason given"})
 
 
 class WarningSchema(Schema):

@@ -12,22 +12,26 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 
 from core.clock import LOCAL, today
-from core.errors import Conflict, Invalid, NotFound
+from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.extensions import db
-from core.personal_data import encrypt_phone, mask_phone, normalise_phone
+from core.personal_data import decrypt_phone, encrypt_phone, mask_phone, normalise_phone
 from core.scope import scope_prefix
 from grids import services as territory
+from grids.accounts import audit
 from grids.hierarchy import PREFIX_LENGTH, child_region_level, code_prefix
 from grids.households import queries as household_queries
+from grids.members.models import Member
 from outreach.visits.services import store_visits
 from outreach.warnings import queries
-from outreach.warnings.models import FundWarning, WarningEvent
+from outreach.warnings.models import OUTCOMES_WITHOUT_MEETING, FundWarning, WarningEvent
 
 ALLOWED_FROM = {
     "acknowledged": ("open",),
     "called": ("open", "acknowledged", "revisit"),
     "met": ("open", "acknowledged", "revisit"),
-    "outcome": ("met",),
+    # Only a meeting allows every outcome; after an acknowledgement or a call (and no meeting) the member
+    # records refused, not_found or false_alarm (OUTCOMES_WITHOUT_MEETING).
+    "outcome": ("met", "acknowledged", "revisit"),
 }
 
 
@@ -145,6 +149,13 @@ def record_event(warning_id: int, data: dict[str, Any], user) -> tuple[WarningEv
         outcome = data.get("outcome")
         if outcome is None:
             raise Invalid(errors={"json": {"outcome": ["Required with an outcome event."]}})
+        if warning.status != "met":
+            # Without a meeting: only what a call (or a door nobody opens) can settle, and after a
+            # refusal only once the member has tried again.
+            if outcome not in OUTCOMES_WITHOUT_MEETING or (
+                    warning.status == "revisit" and queries.last_member_event(warning.id) != "called"):
+                raise Conflict(_l("Without a meeting since, the outcome can only be refused, not_found or "
+                                  "false_alarm, after an acknowledgement or a call."), rule="illegal_transition")
         if outcome == "transferred" and data.get("amount_yuan") is None:
             raise Invalid(errors={"json": {"amount_yuan": ["Required when money was transferred."]}})
         warning.outcome = outcome
@@ -165,6 +176,49 @@ def record_event(warning_id: int, data: dict[str, Any], user) -> tuple[WarningEv
     db.session.add(event)
     db.session.commit()
     return event, True
+
+
+def read_phone(warning_id: int, user) -> dict[str, Any]:
+    """The resident's full phone number, for the member the warning is assigned to only; every reading
+    is audited.  Nobody else reads it (supervisors and the police see the masked number)."""
+    warning = get_warning(warning_id, user)
+    if user.member_id is None or warning.assigned_member_id != user.member_id:
+        raise Forbidden(_l("Only the member the warning is assigned to reads the full number."))
+    if warning.status == "closed":
+        raise Conflict(_l("The warning is closed."), rule="closed")
+    phone = decrypt_phone(bytes(warning.phone_encrypted)) if warning.phone_encrypted is not None else None
+    if phone is not None:
+        audit.record("warning.phone_read", "warning", warning.id, warning.village_code,
+                     {"member_id": user.member_id})
+        db.session.commit()
+    return {"id": warning.id, "phone": phone}
+
+
+def reassign(warning_id: int, data: dict[str, Any], user, now: datetime | None = None) -> FundWarning:
+    """Hand a warning to another member (the assigned one is away), recorded among its events.
+
+    The member must be active and in the supervisor's scope; the warning keeps its deadlines and
+    escalation.  Handing it to the member who has it already changes nothing.
+    """
+    warning = get_warning(warning_id, user, lock=True)
+    if warning.status == "closed":
+        raise Conflict(_l("The warning is closed."), rule="closed")
+    member = db.session.get(Member, data["member_id"])  # scoped: outside the scope is unknown
+    if member is None:
+        raise Invalid(errors={"json": {"member_id": ["Unknown member, or outside your scope."]}})
+    if not member.active:
+        raise Conflict(_l("The member is inactive."), rule="member_inactive")
+    if member.id == warning.assigned_member_id:
+        return warning
+    previous = warning.assigned_member_id
+    warning.assigned_member_id = member.id
+    db.session.add(WarningEvent(county_code=warning.county_code, id=uuid.uuid4(), warning_id=warning.id,
+                                type="reassigned", at=now or datetime.now(UTC), member_id=member.id,
+                                by=user.username, note=data.get("reason")))
+    audit.record("warning.reassign", "warning", warning.id, warning.village_code,
+                 {"from_member_id": previous, "member_id": member.id})
+    db.session.commit()
+    return warning
 
 
 def _count_as_visit(warning: FundWarning, at: datetime, user, event_id: uuid.UUID) -> None:
