@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tests import test_warnings as base
 from tests.helpers import assert_error, auth, make_user, sql
-from tests.test_warnings import (  # noqa: F401  (fixtures)
+from tests.test_warnings import (
     API,
     COUNTY,
     OTHER_COUNTY,
@@ -17,15 +18,15 @@ from tests.test_warnings import (  # noqa: F401  (fixtures)
     VILLAGE,
     VILLAGE_2,
     detail,
-    field,
     free_members,
     new_warning,
-    police,
     post_event,
     ts,
     visits_of,
 )
 
+police = base.police  # the fixtures of the warnings tests: a city police account, a liaison of CELL
+field = base.field
 PHONE = "138 1234 5678"
 
 
