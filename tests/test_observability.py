@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import uuid
 from datetime import UTC, datetime
 
@@ -38,14 +39,22 @@ def visit(worker):
             "location": {"lon": worker["lon"], "lat": worker["lat"]}}
 
 
+def _sync_results(body: str) -> dict[str, float]:
+    """The sync outcome counters of a /metrics page (process-wide: other tests may have synced before)."""
+    found = re.findall(r'^grids_visit_sync_results_total\{status="(\w+)"\} ([0-9.e+]+)$', body, re.M)
+    return {status: float(value) for status, value in found}
+
+
 def test_metrics_count_requests_and_sync_outcomes(client, worker):
+    before = _sync_results(client.get("/metrics").get_data(as_text=True))
     client.get("/api/v1/regions?level=county")
     client.post("/api/v1/visits/sync", json={"visits": [visit(worker), {"id": "bad"}]}, headers=worker["headers"])
     body = client.get("/metrics").get_data(as_text=True)
     assert "flask_http_request_duration_seconds" in body
     assert 'endpoint="regions.Regions"' in body
-    assert 'grids_visit_sync_results_total{status="created"} 1.0' in body
-    assert 'grids_visit_sync_results_total{status="rejected"} 1.0' in body
+    after = _sync_results(body)
+    assert after["created"] - before.get("created", 0) == 1.0
+    assert after["rejected"] - before.get("rejected", 0) == 1.0
 
 
 def test_every_response_carries_a_request_id(client):
