@@ -134,3 +134,45 @@ def to_wgs84_mixed(lon, lat, crs) -> tuple[np.ndarray, np.ndarray]:
         if mask.any():
             out_lon[mask], out_lat[mask] = to_wgs84(lon[mask], lat[mask], name)
     return out_lon, out_lat
+
+
+def from_wgs84(lon, lat, crs: str = "wgs84") -> tuple[np.ndarray, np.ndarray]:
+    """Convert WGS84 coordinates (arrays) to ``crs``, for clients that draw on GCJ-02 or BD-09 maps."""
+    lon, lat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+    if crs in ("wgs84", "cgcs2000"):
+        return lon, lat
+    if crs == "gcj02":
+        return wgs84_to_gcj02(lon, lat)
+    if crs == "bd09":
+        return wgs84_to_bd09(lon, lat)
+    raise ValueError(f"unknown crs {crs!r}")
+
+
+def geojson_from_wgs84(geometries: list[dict | None], crs: str, digits: int = 7) -> list[dict | None]:
+    """GeoJSON geometries (WGS84) with every position converted to ``crs``, all in one vectorised pass."""
+    if crs in ("wgs84", "cgcs2000"):
+        return geometries
+    positions: list[list[float]] = []
+
+    def collect(coordinates):
+        if coordinates and isinstance(coordinates[0], int | float):
+            positions.append(coordinates)
+        else:
+            for part in coordinates:
+                collect(part)
+
+    for geometry in geometries:
+        if geometry is not None:
+            collect(geometry["coordinates"])
+    if not positions:
+        return geometries
+    lon, lat = from_wgs84([p[0] for p in positions], [p[1] for p in positions], crs)
+    converted = iter(zip(np.round(lon, digits).tolist(), np.round(lat, digits).tolist(), strict=True))
+
+    def rebuild(coordinates):
+        if coordinates and isinstance(coordinates[0], int | float):
+            x, y = next(converted)
+            return [x, y, *coordinates[2:]]
+        return [rebuild(part) for part in coordinates]
+
+    return [None if g is None else {**g, "coordinates": rebuild(g["coordinates"])} for g in geometries]

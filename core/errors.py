@@ -19,6 +19,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalErr
 from werkzeug.exceptions import HTTPException
 
 from core.extensions import db
+from core.messages import translate_errors
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ def error_body(status: int, message: Any = None, errors: dict | None = None, **e
     if text is not None:
         body["message"] = str(text)
     if errors:
-        body["errors"] = errors
+        body["errors"] = translate_errors(errors)
     body.update(extra)
     return body
 
@@ -118,6 +119,12 @@ class GridsApi(Api):
     """flask-smorest Api whose HTTP errors carry translated messages."""
 
     ERROR_SCHEMA = GridsErrorSchema
+
+    def __init__(self, app=None, *, spec_kwargs=None, **kwargs):
+        super().__init__(app, spec_kwargs=spec_kwargs, **kwargs)
+        from core import openapi  # (core.openapi imports geometry helpers that import this module's peers)
+
+        openapi.register(self)
 
     def handle_http_exception(self, error: HTTPException):
         status = error.code or 500

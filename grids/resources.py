@@ -5,6 +5,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from core.formats import feature_collection_response, feature_response, wants_geojson
+from core.openapi import also_answers
 from core.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, paginate_select
 from grids import queries, services
 from grids.accounts.roles import SUPERVISORS, roles_allowed
@@ -32,6 +33,7 @@ class Regions(MethodView):
 
     @regions_blp.arguments(RegionQueryArgs, location="query")
     @regions_blp.response(200, RegionSchema(many=True))
+    @also_answers(regions_blp)
     @regions_blp.paginate(page_size=DEFAULT_PAGE_SIZE, max_page_size=MAX_PAGE_SIZE)
     def get(self, args, pagination_parameters):
         """List regions by level and parent (GeoJSON with boundaries on request)."""
@@ -49,6 +51,7 @@ class RegionByCode(MethodView):
 
     @regions_blp.arguments(FormatArgs, location="query")
     @regions_blp.response(200, RegionSchema)
+    @also_answers(regions_blp, geojson="feature")
     def get(self, args, code):
         """Get a region by its 12-digit code."""
         geojson = wants_geojson(args.get("f"))
@@ -64,6 +67,7 @@ class Grids(MethodView):
 
     @blp.arguments(GridQueryArgs, location="query")
     @blp.response(200, GridSchema(many=True))
+    @also_answers(blp)
     @blp.paginate(page_size=DEFAULT_PAGE_SIZE, max_page_size=MAX_PAGE_SIZE)
     def get(self, args, pagination_parameters):
         """List grid cells by region, tier and bounding box."""
@@ -108,6 +112,7 @@ class GridByCode(MethodView):
 
     @blp.arguments(FormatArgs, location="query")
     @blp.response(200, GridSchema)
+    @also_answers(blp, geojson="feature")
     def get(self, args, code):
         """Get a grid cell by its code (a GeoJSON Feature with its boundary on request)."""
         geojson = wants_geojson(args.get("f"))

@@ -16,6 +16,7 @@ from core.errors import NotFound
 from core.extensions import db
 from core.fields import has_control_characters
 from core.geometry import as_multipolygon, parse_geojson_geometry
+from core.messages import translate
 from core.scope import in_scope
 from grids import queries
 from grids.assignments.queries import current_members_of_cells
@@ -142,6 +143,8 @@ def import_grids(collection: dict[str, Any], dry_run: bool = False, partial: boo
         rejected.append({"index": row["idx"], "code": row["code"], "reason": row["reason"],
                          "message": row["detail"]})
     rejected.sort(key=lambda r: r["index"])
+    for rejection in rejected:
+        rejection["message"] = translate(rejection["message"])
     accepted = len(collection["features"]) - len(rejected)
 
     written = 0

@@ -17,7 +17,7 @@ PYBABEL = str(Path(sys.executable).with_name("pybabel"))
 
 
 def update() -> None:
-    subprocess.run([PYBABEL, "extract", "-F", "babel.cfg", "-k", "_l", "-o", "translations/messages.pot",
+    subprocess.run([PYBABEL, "extract", "-F", "babel.cfg", "-k", "_l", "-k", "N_", "-o", "translations/messages.pot",
                     "--no-location", "--omit-header", "--ignore-dirs=.venv var migrations tests bench", "."],
                    cwd=ROOT, check=True)
     po = TRANSLATIONS / "zh" / "LC_MESSAGES" / "messages.po"

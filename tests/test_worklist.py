@@ -76,7 +76,8 @@ def fetch(client, phone, since: str | None = None) -> dict:
                           headers=phone.headers)
     assert response.status_code == 200, response.get_data(as_text=True)
     body = response.get_json()
-    assert set(body) == {"full", "cells", "removed_cells", "households", "removed_households", "next"}
+    assert set(body) == {"full", "crs", "cells", "removed_cells", "households", "removed_households", "next"}
+    assert body["crs"] == "wgs84"
     assert decode_token(body["next"], phone.member_id) is not None
     for cell in body["cells"]:
         assert set(cell) == CELL_FIELDS
@@ -86,7 +87,7 @@ def fetch(client, phone, since: str | None = None) -> dict:
 
 
 def changes(body: dict) -> dict:
-    return {key: value for key, value in body.items() if key != "next"}
+    return {key: value for key, value in body.items() if key not in ("next", "crs")}
 
 
 def just_before_now(phone) -> str:

@@ -7,6 +7,7 @@ from flask_smorest import Blueprint
 
 from core.errors import Invalid
 from core.formats import feature_collection_response, wants_geojson
+from core.openapi import also_answers
 from core.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, paginate_select
 from grids import services as territory
 from grids.accounts.roles import ADMINS, roles_allowed
@@ -35,6 +36,7 @@ class Households(MethodView):
     @roles_allowed(*READERS)
     @blp.arguments(HouseholdQueryArgs, location="query")
     @blp.response(200, HouseholdSchema(many=True))
+    @also_answers(blp)
     @blp.paginate(page_size=DEFAULT_PAGE_SIZE, max_page_size=MAX_PAGE_SIZE)
     def get(self, args, pagination_parameters):
         """List households by region, cell and tag."""

@@ -15,6 +15,7 @@ from core.errors import Conflict, Invalid, NotFound
 from core.extensions import db
 from core.fields import has_control_characters
 from core.geometry import inside_city, to_db
+from core.messages import translate_errors
 from core.scope import in_scope
 from grids.accounts import audit
 from grids.households import queries, signals
@@ -222,6 +223,8 @@ def import_csv(content: bytes, partial: bool = False, dry_run: bool = False) -> 
         db.session.commit()
     else:
         db.session.rollback()
+    for rejection in rejected:
+        rejection["errors"] = translate_errors(rejection["errors"])
     return {"rows": rows, "accepted": len(accepted_lines), "rejected": rejected, "written": written,
             "dry_run": dry_run}
 

@@ -5,6 +5,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from core.formats import feature_collection_response, wants_geojson
+from core.openapi import also_answers
 from core.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, paginate_select
 from grids import services as territory
 from grids.accounts.roles import ADMINS, SUPERVISORS, roles_allowed
@@ -22,6 +23,7 @@ class Members(MethodView):
     @roles_allowed(*READERS)
     @blp.arguments(MemberQueryArgs, location="query")
     @blp.response(200, MemberSchema(many=True))
+    @also_answers(blp)
     @blp.paginate(page_size=DEFAULT_PAGE_SIZE, max_page_size=MAX_PAGE_SIZE)
     def get(self, args, pagination_parameters):
         """List members by region, kind, active flag and name."""

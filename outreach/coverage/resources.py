@@ -5,6 +5,7 @@ from flask.views import MethodView
 from flask_jwt_extended import current_user
 from flask_smorest import Blueprint
 
+from core.openapi import also_answers
 from grids.accounts.roles import ADMINS, roles_allowed
 from outreach.coverage import exports, queries, services
 from outreach.coverage.schemas import CoverageArgs, CoverageRowSchema, TimeseriesArgs, TimeseriesSchema
@@ -20,6 +21,7 @@ class Coverage(MethodView):
     @roles_allowed(*READERS)
     @blp.arguments(CoverageArgs, location="query")
     @blp.response(200, CoverageRowSchema(many=True))
+    @also_answers(blp, csv=True, xlsx=True)
     def get(self, args):
         """Coverage of every child region (or tier-3 cell) for a local period, lagging first."""
         report = services.coverage_rows(args.get("region") or current_user.scope, args.get("by"),

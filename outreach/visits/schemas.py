@@ -3,13 +3,14 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from core.fields import Text
+from core.fields import Documented, Text
 from core.geometry import LocatedPointField
 from grids.households.models import HOUSEHOLD_TAGS
 from grids.schemas import GRID_CODE, REGION_CODE
 from outreach.visits.models import FLAGS, OUTCOMES, TOPICS
 
 MAX_BATCH = 500
+SYNC_STATUSES = ("created", "duplicate", "conflict", "rejected")
 CRS = ("wgs84", "cgcs2000", "gcj02", "bd09")
 
 
@@ -36,8 +37,10 @@ class VisitInSchema(Schema):
     """One visit as a phone sends it."""
 
     id = fields.UUID(required=True)
-    household_id = fields.Integer(allow_none=True, load_default=None, validate=validate.Range(min=1))
-    new_household = fields.Nested(NewHouseholdSchema, allow_none=True, load_default=None)
+    household_id = fields.Integer(allow_none=True, load_default=None, validate=validate.Range(min=1), metadata={
+        "description": "a known household; give exactly one of household_id and new_household"})
+    new_household = fields.Nested(NewHouseholdSchema, allow_none=True, load_default=None,
+                                  metadata={"description": "a household found in the field, created with the visit"})
     grid_code = fields.String(required=True, validate=validate.Regexp(GRID_CODE, error="Must be a grid code."))
     visited_at = fields.AwareDateTime(required=True, format="iso")
     outcome = fields.String(required=True, validate=validate.OneOf(OUTCOMES))
@@ -58,7 +61,10 @@ class VisitInSchema(Schema):
 class SyncRequestSchema(Schema):
     """A batch of visits from one phone (the items are validated one by one)."""
 
-    visits = fields.List(fields.Raw(), required=True, metadata={"description": f"up to {MAX_BATCH} visits"})
+    visits = fields.List(Documented(VisitInSchema), required=True,
+                         metadata={"maxItems": MAX_BATCH, "description": (
+                             f"up to {MAX_BATCH} visits (more: 413), validated one by one: a bad visit is rejected "
+                             "in its own result and the others go on")})
     sent_at = fields.AwareDateTime(format="iso", load_default=None,
                                    metadata={"description": "the phone's clock when sending (for clock_skew)"})
 
@@ -66,11 +72,15 @@ class SyncRequestSchema(Schema):
 class SyncResultSchema(Schema):
     """The outcome of one visit of the batch."""
 
-    id = fields.String(allow_none=True)
-    status = fields.String(metadata={"description": "created, duplicate, conflict or rejected"})
-    flags = fields.List(fields.String())
-    errors = fields.Dict()
-    household_id = fields.Integer(allow_none=True)
+    id = fields.String(allow_none=True, metadata={"description": "the visit's id as sent (null if it had none)"})
+    status = fields.String(validate=validate.OneOf(SYNC_STATUSES), metadata={
+        "description": "created; duplicate: stored before with the same content (a retry); conflict: stored "
+                       "before with other content (nothing changed); rejected: see errors"})
+    flags = fields.List(fields.String(validate=validate.OneOf(FLAGS)))
+    errors = fields.Dict(metadata={"description": "rejected: messages by field, nested like the visit "
+                                                  "(zh-CN or en, following Accept-Language)"})
+    household_id = fields.Integer(allow_none=True, metadata={"description": "the household (the new one's id "
+                                                                            "for new_household)"})
 
 
 class SyncResponseSchema(Schema):

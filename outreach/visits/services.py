@@ -20,6 +20,7 @@ from core.clock import LOCAL
 from core.coords import to_wgs84_mixed
 from core.errors import DomainError, Forbidden, NotFound
 from core.extensions import db
+from core.messages import translate_errors
 from core.scope import scope_prefix
 from grids.hierarchy import code_prefix
 from grids.households import queries as households
@@ -131,7 +132,11 @@ def sync_visits(user, items: list[Any], sent_at: datetime | None = None) -> list
         raise NotFound(_l("Member %(id)s was not found.", id=user.member_id))
     prefix = scope_prefix(db.session) or code_prefix(user.scope)
     workers = [(member.id, member.county_code, user.username)] * len(items)
-    return store_visits(items, workers, prefix, sent_at=sent_at)
+    results = store_visits(items, workers, prefix, sent_at=sent_at)
+    for result in results:  # in the phone's language (Accept-Language)
+        if result["errors"]:
+            result["errors"] = translate_errors(result["errors"])
+    return results
 
 
 def store_visits(items: list[Any], workers: list[tuple[int, str, str]], prefix: str | None,

@@ -103,12 +103,46 @@ class VisitIn(Strict):
 
 
 _PREFIX = re.compile(r"^(Value error|Assertion failed), ")
+_QUOTED = re.compile(r"'([^']*)'")
+# pydantic's error types in the wording marshmallow uses everywhere else in the API (and so in the
+# catalogue of core.messages): one language for a phone's per-visit errors and every field error.
+_SAME_AS_MARSHMALLOW = {
+    "missing": "Missing data for required field.",
+    "extra_forbidden": "Unknown field.",
+    "uuid_parsing": "Not a valid UUID.", "uuid_type": "Not a valid UUID.",
+    "int_parsing": "Not a valid integer.", "int_type": "Not a valid integer.",
+    "int_from_float": "Not a valid integer.",
+    "float_parsing": "Not a valid number.", "float_type": "Not a valid number.",
+    "finite_number": "Special numeric values (nan or infinity) are not permitted.",
+    "bool_parsing": "Not a valid boolean.", "bool_type": "Not a valid boolean.",
+    "string_type": "Not a valid string.", "list_type": "Not a valid list.",
+    "model_type": "Not a valid mapping type.", "dict_type": "Not a valid mapping type.",
+    "model_attributes_type": "Not a valid mapping type.",
+    "datetime_parsing": "Not a valid datetime.", "datetime_type": "Not a valid datetime.",
+    "datetime_from_date_parsing": "Not a valid datetime.", "timezone_aware": "Not a valid aware datetime.",
+}
+
+
+def _message(item: dict[str, Any]) -> str:
+    kind, context = item["type"], item.get("ctx") or {}
+    if kind in _SAME_AS_MARSHMALLOW:
+        return _SAME_AS_MARSHMALLOW[kind]
+    if kind == "literal_error":
+        return f"Must be one of: {', '.join(_QUOTED.findall(str(context.get('expected', ''))))}."
+    if kind == "greater_than_equal":
+        return f"Must be greater than or equal to {context['ge']}."
+    if kind == "less_than_equal":
+        return f"Must be less than or equal to {context['le']}."
+    if kind in ("string_too_long", "too_long"):
+        return f"Longer than maximum length {context['max_length']}."
+    message = _PREFIX.sub("", item["msg"])
+    return message[:1].upper() + message[1:]
 
 
 def field_errors(error: ValidationError) -> dict[str, Any]:
-    """pydantic errors as the API's nested ``{"field": ["message"]}`` dict."""
+    """pydantic errors as the API's nested ``{"field": ["message"]}`` dict, in marshmallow's wording."""
     errors: dict[str, Any] = {}
-    for item in error.errors(include_url=False, include_context=False, include_input=False):
+    for item in error.errors(include_url=False, include_context=True, include_input=False):
         location = [str(part) for part in item["loc"]] or ["household_id"]
         node = errors
         for part in location[:-1]:
@@ -116,8 +150,7 @@ def field_errors(error: ValidationError) -> dict[str, Any]:
             if not isinstance(node, dict):
                 break
         else:
-            message = _PREFIX.sub("", item["msg"])
-            node.setdefault(location[-1], []).append(message[:1].upper() + message[1:])
+            node.setdefault(location[-1], []).append(_message(item))
     return errors
 
 

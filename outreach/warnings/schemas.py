@@ -7,7 +7,15 @@ from core.fields import Text
 from core.geometry import LocatedPointField
 from core.personal_data import PHONE, normalise_phone
 from grids.schemas import REGION_CODE
-from outreach.warnings.models import CHECKLIST_ITEMS, EVENT_TYPES, LEVELS, OUTCOMES, STATUSES
+from outreach.warnings.models import (
+    ALL_EVENT_TYPES,
+    ESCALATION,
+    EVENT_TYPES,
+    LEVELS,
+    OUTCOMES,
+    OUTCOMES_WITHOUT_MEETING,
+    STATUSES,
+)
 
 
 def _check_phone(value: str) -> None:
@@ -31,18 +39,30 @@ class WarningInSchema(Schema):
             raise ValidationError("Give a household_id or a location.", "location")
 
 
+class ChecklistSchema(Schema):
+    """What the member checked with the resident (each item answered yes or no, all optional)."""
+
+    screen_sharing = fields.Boolean()
+    verification_codes_given = fields.Boolean()
+    transfers_made = fields.Boolean()
+    unknown_apps_installed = fields.Boolean()
+    links_clicked = fields.Boolean()
+
+
 class WarningEventSchema(Schema):
     """An event of a warning."""
 
     id = fields.UUID(required=True)
-    type = fields.String(required=True, validate=validate.OneOf(EVENT_TYPES))
+    type = fields.String(required=True, validate=validate.OneOf(EVENT_TYPES), metadata={"description": (
+        "acknowledged and called may come first; met stores a visit of the household; outcome follows met, or "
+        "(refused, not_found, false_alarm only) an acknowledgement or a call; transferred needs amount_yuan")})
     at = fields.AwareDateTime(required=True, format="iso")
-    outcome = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(OUTCOMES))
+    outcome = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(OUTCOMES), metadata={
+        "description": "with type outcome; without a meeting only " + ", ".join(OUTCOMES_WITHOUT_MEETING)})
     amount_yuan = fields.Float(load_default=None, allow_none=True, allow_nan=False,
                                validate=validate.Range(0, 10**11))
     stop_payment_requested = fields.Boolean(load_default=None, allow_none=True)
-    checklist = fields.Dict(keys=fields.String(validate=validate.OneOf(CHECKLIST_ITEMS)), values=fields.Boolean(),
-                            load_default=None, allow_none=True)
+    checklist = fields.Nested(ChecklistSchema, load_default=None, allow_none=True)
 
 
 class ReassignSchema(Schema):
@@ -63,13 +83,13 @@ class EventOutSchema(Schema):
     """A recorded event (phones' events, escalations, notifications)."""
 
     id = fields.UUID()
-    type = fields.String()
+    type = fields.String(validate=validate.OneOf(ALL_EVENT_TYPES))
     at = fields.DateTime()
-    outcome = fields.String(allow_none=True)
+    outcome = fields.String(allow_none=True, validate=validate.OneOf(OUTCOMES))
     amount_yuan = fields.Float(allow_none=True)
     stop_payment_requested = fields.Boolean(allow_none=True)
-    checklist = fields.Dict(allow_none=True)
-    escalated_to = fields.String(allow_none=True)
+    checklist = fields.Nested(ChecklistSchema, allow_none=True)
+    escalated_to = fields.String(allow_none=True, validate=validate.OneOf(ESCALATION[1:]))
     deadline = fields.DateTime(allow_none=True)
     by = fields.String(allow_none=True)
     member_id = fields.Integer(allow_none=True, metadata={"description": "routed, reassigned: the member it went to"})
@@ -81,15 +101,17 @@ class WarningSchema(Schema):
 
     id = fields.Integer()
     external_ref = fields.String()
-    level = fields.String()
+    level = fields.String(validate=validate.OneOf(LEVELS))
     reason = fields.String()
     household_id = fields.Integer(allow_none=True)
     grid_code = fields.String()
     village_code = fields.String()
-    phone = fields.String(attribute="phone_masked", allow_none=True)
+    phone = fields.String(attribute="phone_masked", allow_none=True, metadata={
+        "description": "masked; the assigned member reads the full number at /warnings/{id}/phone"})
     assigned_member_id = fields.Integer(allow_none=True)
-    status = fields.String()
-    escalation = fields.Method("_escalation")
+    status = fields.String(validate=validate.OneOf(STATUSES))
+    escalation = fields.Method("_escalation", metadata={"type": "string", "enum": list(ESCALATION),
+                                                        "description": "who has it now"})
     deadline = fields.DateTime()
     ack_deadline = fields.DateTime(allow_none=True)
     meet_deadline = fields.DateTime()
@@ -97,10 +119,10 @@ class WarningSchema(Schema):
     acknowledged_at = fields.DateTime(allow_none=True)
     met_at = fields.DateTime(allow_none=True)
     closed_at = fields.DateTime(allow_none=True)
-    outcome = fields.String(allow_none=True)
+    outcome = fields.String(allow_none=True, validate=validate.OneOf(OUTCOMES))
     amount_yuan = fields.Float(allow_none=True)
     stop_payment_requested = fields.Boolean(allow_none=True)
-    checklist = fields.Dict(allow_none=True)
+    checklist = fields.Nested(ChecklistSchema, allow_none=True)
 
     def _escalation(self, warning):
         return ("member", "township", "county", "city")[warning.escalation_level]

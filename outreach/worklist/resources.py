@@ -20,8 +20,8 @@ class Worklist(MethodView):
     @blp.arguments(WorklistArgs, location="query")
     @blp.response(200, WorklistSchema)
     def get(self, args):
-        """Download the worklist; with since=TOKEN only what changed since that download."""
-        return services.worklist(current_user, args.get("since"))
+        """Download the worklist (coordinates in crs); with since=TOKEN only what changed since that download."""
+        return services.worklist(current_user, args.get("since"), args["crs"])
 
 
 # What create_app() registers under /api/v1 (see the package's blueprints()).

@@ -13,6 +13,7 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 
+from core.coords import geojson_from_wgs84
 from core.errors import Forbidden, Invalid
 from grids.hierarchy import tier3_prefix
 from outreach.worklist import queries
@@ -37,8 +38,9 @@ def decode_token(token: str, member_id: int) -> datetime:
     return moment
 
 
-def worklist(user, since_token: str | None) -> dict[str, Any]:
-    """The worker's current cells and their households, or the changes since a token."""
+def worklist(user, since_token: str | None, crs: str = "wgs84") -> dict[str, Any]:
+    """The worker's current cells and their households, or the changes since a token; coordinates in ``crs``
+    (WGS84 by default, GCJ-02 or BD-09 for the map SDKs of Chinese phones)."""
     if user.member_id is None:
         raise Forbidden(_l("Only a member's account has a worklist."))
     since = decode_token(since_token, user.member_id) if since_token else None
@@ -65,10 +67,17 @@ def worklist(user, since_token: str | None) -> dict[str, Any]:
         for row in queries.worklist_households(gone, None):
             if not row[1].startswith(still):
                 removed_households.append(row[0])
+    cells = [c for c in cells if since is None or c[5]]
+    # Each list converted in one vectorised pass (a no-op for WGS84).
+    shapes = geojson_from_wgs84([c[4] for c in cells], crs)
+    for household, point in zip(households, geojson_from_wgs84([h["location"] for h in households], crs),
+                                strict=True):
+        household["location"] = point
     return {
         "full": since is None,
-        "cells": [{"code": c[0], "tier": c[1], "name": c[2], "role": c[3], "geometry": c[4]}
-                  for c in cells if since is None or c[5]],
+        "crs": crs,
+        "cells": [{"code": c[0], "tier": c[1], "name": c[2], "role": c[3], "geometry": shape}
+                  for c, shape in zip(cells, shapes, strict=True)],
         "removed_cells": removed_cells,
         "households": households,
         "removed_households": sorted(set(removed_households)),
