@@ -1,7 +1,7 @@
 """Warnings handed to another member: a 'reassigned' event, and the member each routing step chose.
 
 Revision ID: 0013_warning_reassignment
-Revises: 0009_covering_indexes
+Revises: 0021_case_corrections
 Create Date: 2026-11-29 23:00:00
 
 """
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0013_warning_reassignment'
-down_revision = '0009_covering_indexes'
+down_revision = '0021_case_corrections'
 branch_labels = None
 depends_on = None
 
