@@ -17,6 +17,8 @@ from tests.conftest import ADMIN_PASSWORD
 from tests.helpers import PASSWORD, auth, first_village, make_user, visit_in
 
 OGC = "/ogc"
+CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+EPSG = "http://www.opengis.net/def/crs/EPSG/0"
 GEOJSON = "application/geo+json"
 COUNTY = "610902"
 OTHER_COUNTY = "610921"
@@ -84,9 +86,12 @@ def test_conformance_and_api_definition(client):
     assert response.mimetype == "application/vnd.oai.openapi+json"
     definition = response.get_json(force=True)
     assert definition["openapi"].startswith("3.0")
-    limit = next(p for p in definition["paths"]["/collections/{collectionId}/items"]["get"]["parameters"]
-                 if p["name"] == "limit")
-    assert limit["schema"]["maximum"] == 10_000
+    for collection in COUNTS:
+        parameters = {p["name"]: p for p in definition["paths"][f"/collections/{collection}/items"]["get"]["parameters"]}
+        assert parameters["limit"]["schema"]["maximum"] == 10_000
+        # What GDAL reads: the queryables as query parameters, and CQL text among the filter languages.
+        assert {"code", "name", "households"} <= set(parameters)
+        assert {"cql2-text", "cql2-json", "cql-text"} == set(parameters["filter-lang"]["schema"]["enum"])
 
 
 def test_collections_describe_every_collection_with_its_extent(client):
@@ -99,7 +104,8 @@ def test_collections_describe_every_collection_with_its_extent(client):
         from (select ST_Extent(boundary) e from regions where level = 'county') x""")).one()
     for described in document["collections"]:
         assert described["itemType"] == "feature"
-        assert described["crs"] == ["http://www.opengis.net/def/crs/OGC/1.3/CRS84"]
+        assert described["crs"] == [CRS84, f"{EPSG}/4326", f"{EPSG}/4490", f"{EPSG}/3857"]
+        assert described["storageCrs"] == CRS84
         assert {link["rel"] for link in described["links"]} >= {"self", "items"}
         [box] = described["extent"]["spatial"]["bbox"]
         assert len(box) == 4 and box[0] < box[2] and box[1] < box[3]

@@ -13,8 +13,9 @@ from core.errors import Forbidden
 from core.formats import GEOJSON_MIMETYPE
 from grids.accounts.auth import caller
 from grids.accounts.roles import ADMINS
-from outreach.ogc import services
-from outreach.ogc.schemas import FormatArgs, ItemsArgs, parse
+from outreach.ogc import openapi, services
+from outreach.ogc.crs import Crs
+from outreach.ogc.schemas import FormatArgs, ItemArgs, items_schema, parse
 
 blp = Blueprint("ogc", __name__, url_prefix="/ogc")
 # Like the map tiles: supervisors, administrators and certification reviewers.
@@ -38,6 +39,11 @@ def _json(document: dict, mimetype: str = "application/json") -> Response:
     return Response(json.dumps(document, ensure_ascii=False), mimetype=mimetype)
 
 
+def _geojson(body: str, crs: Crs) -> Response:
+    """GeoJSON with the CRS of its coordinates in ``Content-Crs`` (OGC API – Features Part 2)."""
+    return Response(body, mimetype=GEOJSON_MIMETYPE, headers={"Content-Crs": crs.header})
+
+
 @blp.get("/", strict_slashes=False)
 def landing():
     """The landing page."""
@@ -49,7 +55,7 @@ def landing():
 def api_definition():
     """The OpenAPI 3.0 definition of the OGC endpoints."""
     parse(FormatArgs(), request.args)
-    return _json(services.openapi(_base()), services.OPENAPI)
+    return _json(openapi.openapi(_base()), services.OPENAPI)
 
 
 @blp.get("/conformance", strict_slashes=False)
@@ -73,15 +79,23 @@ def collection(collection_id):
     return _json(services.collection(collection_id, _base()))
 
 
+@blp.get("/collections/<string:collection_id>/queryables", strict_slashes=False)
+def queryables(collection_id):
+    """What a collection's features can be filtered on, as a JSON Schema."""
+    parse(FormatArgs(), request.args)
+    return _json(services.queryables(collection_id, _base()), services.SCHEMA_JSON)
+
+
 @blp.get("/collections/<string:collection_id>/items", strict_slashes=False)
 def items(collection_id):
-    """A page of features (bbox, limit, offset) as GeoJSON."""
-    args = parse(ItemsArgs(), request.args)
-    return Response(services.items(collection_id, args, _base()), mimetype=GEOJSON_MIMETYPE)
+    """A page of features (bbox, filter, properties, sortby, crs, limit, offset) as GeoJSON."""
+    services.get(collection_id)  # 404 before the parameters, whose names depend on the collection
+    args = parse(items_schema(collection_id)(), request.args)
+    return _geojson(*services.items(collection_id, args, request.args.to_dict(flat=True), _base()))
 
 
 @blp.get("/collections/<string:collection_id>/items/<string:feature_id>", strict_slashes=False)
 def item(collection_id, feature_id):
-    """One feature as GeoJSON."""
-    parse(FormatArgs(), request.args)
-    return Response(services.item(collection_id, feature_id, _base()), mimetype=GEOJSON_MIMETYPE)
+    """One feature as GeoJSON (crs, properties)."""
+    args = parse(ItemArgs(), request.args)
+    return _geojson(*services.item(collection_id, feature_id, args, _base()))
