@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
 import shutil
 import subprocess
+import urllib.parse
+import urllib.request
 
 import pytest
 from sqlalchemy import text
@@ -87,7 +90,8 @@ def test_conformance_and_api_definition(client):
     definition = response.get_json(force=True)
     assert definition["openapi"].startswith("3.0")
     for collection in COUNTS:
-        parameters = {p["name"]: p for p in definition["paths"][f"/collections/{collection}/items"]["get"]["parameters"]}
+        operation = definition["paths"][f"/collections/{collection}/items"]["get"]
+        parameters = {p["name"]: p for p in operation["parameters"]}
         assert parameters["limit"]["schema"]["maximum"] == 10_000
         # What GDAL reads: the queryables as query parameters, and CQL text among the filter languages.
         assert {"code", "name", "households"} <= set(parameters)
@@ -483,3 +487,37 @@ def test_gdal_ogrinfo_reads_the_collections(live_server):
     # Wrong credentials: GDAL cannot open the service.
     refused = run("-so", service, "villages", "-oo", "USERPWD=admin:wrong")
     assert refused.returncode != 0
+
+
+def test_gdal_ogrinfo_filters_on_the_server(live_server):
+    """GDAL 3.6 reads the queryables and ``filter-lang`` from the OpenAPI document and sends ``-where`` as
+    CQL text; the count it reports is the API's ``numberMatched`` for the same CQL2 filter."""
+    ogrinfo = _ogrinfo()
+    if ogrinfo is None:
+        pytest.skip("ogrinfo (GDAL) is not installed")
+    service = f"OAPIF:{live_server.url}/ogc"
+    credentials = ["-oo", f"USERPWD={live_server.username}:{live_server.password}"]
+    token = base64.b64encode(f"{live_server.username}:{live_server.password}".encode()).decode()
+
+    def api_count(collection: str, where: str) -> int:
+        url = f"{live_server.url}/ogc/collections/{collection}/items?limit=1&filter={urllib.parse.quote(where)}"
+        request = urllib.request.Request(url, headers={"Authorization": f"Basic {token}"})
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return json.load(response)["numberMatched"]
+
+    for collection, where in (("grids-tier3", "households > 30"),
+                              ("villages", f"households >= 300 AND code LIKE '{COUNTY}%'"),
+                              ("village-coverage", "households_visited > 0")):
+        result = subprocess.run(
+            [ogrinfo, "-ro", "-so", service, collection, *credentials, "-where", where, "--debug", "on"],
+            capture_output=True, text=True, timeout=300, env={**os.environ, "GDAL_HTTP_TIMEOUT": "60"})
+        assert result.returncode == 0, result.stdout + result.stderr
+        match = re.search(r"^Feature Count: (\d+)$", result.stdout, re.MULTILINE)
+        assert match, result.stdout
+        expected = api_count(collection, where)
+        assert int(match.group(1)) == expected > 0, (collection, where)
+        # Evaluated by the server: GDAL saw CQL text and kept nothing back for the client.
+        assert "CQL text detected" in result.stderr, result.stderr[-2000:]
+        assert "evaluated on client side" not in result.stderr, result.stderr[-2000:]
+        fetched = re.findall(r"HTTP: Fetch\((\S+)\)", result.stderr)
+        assert any("filter=" in url and "filter-lang=cql-text" in url for url in fetched), fetched
