@@ -76,7 +76,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=15, help="runs of each server request")
     parser.add_argument("--baseline-repeat", type=int, default=3, help="runs of each whole-layer download")
     args = parser.parse_args()
-    console = Console()
+    console = Console(width=150)
     app = seeded_bench_app(console)
     client = app.test_client()
     client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {bearer(app)}"

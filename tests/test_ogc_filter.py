@@ -322,3 +322,23 @@ def test_conformance_declares_exactly_what_is_built(client):
         f"{cql2}case-insensitive-comparison", f"{cql2}basic-spatial-functions",
         f"{cql2}basic-spatial-functions-plus", f"{cql2}spatial-functions", f"{cql2}property-property",
     ])
+
+
+def test_village_coverage_counts_from_the_visit_days_when_the_period_ends_before_the_latest_visit(
+        client, monkeypatch):
+    """When visits exist past the period's end, households visited come from the visit days, as in the report."""
+    from datetime import timedelta
+
+    from core.clock import today
+    from outreach.coverage import queries as coverage_queries
+
+    village = first_village(COUNTY)
+    visit_in(village)
+    monkeypatch.setattr(coverage_queries, "latest_completed_day", lambda: today() + timedelta(days=1))
+    report = client.get(f"/api/v1/coverage?region={village[:9]}000&by=village").get_json()
+    row = next(r for r in report if r["code"] == village)
+    assert row["households_visited"] >= 1
+    page = items(client, "village-coverage", cql(f"code = '{village}'"))
+    assert page["features"][0]["properties"] == {key: row[key] for key in
+                                                 ("code", "name", "households", "households_visited", "coverage",
+                                                  "band")}

@@ -19,10 +19,11 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import text
+from sqlalchemy import ColumnElement, func, or_, select, text
 
 from core.extensions import db
 from grids.hierarchy import PREFIX_LENGTH
+from outreach.coverage.models import HouseholdVisitDay, LastCompletedCount
 
 
 def _like(prefix: str) -> str:
@@ -33,6 +34,25 @@ def _like(prefix: str) -> str:
 def latest_completed_day() -> date | None:
     """The latest local day with a completed visit anywhere."""
     return db.session.execute(text("select max(day) from last_completed_counts where households > 0")).scalar()
+
+
+def village_households_visited(village_code: ColumnElement, start: date, end: date,
+                               latest: date | None) -> ColumnElement:
+    """Households visited in [start, end] of the village named by ``village_code`` (a column of the
+    enclosing query), counted as :func:`visited_recent` / :func:`visited_between` count them, as a
+    correlated subquery: it reads the rollups of that one village, for each row the query returns.
+
+    ``latest`` is :func:`latest_completed_day`, which decides between the two ways, as in the report.
+    """
+    if latest is None or end >= latest:
+        visited = (select(func.coalesce(func.sum(LastCompletedCount.households), 0))
+                   .where(LastCompletedCount.village_code == village_code, LastCompletedCount.day >= start))
+    else:
+        visited = (select(func.count())
+                   .where(HouseholdVisitDay.grid_code.startswith(village_code),
+                          HouseholdVisitDay.day.between(start, end),
+                          or_(HouseholdVisitDay.previous_day.is_(None), HouseholdVisitDay.previous_day < start)))
+    return visited.scalar_subquery()
 
 
 def group_rows(prefix: str, by: str) -> list[tuple]:

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, Float, and_, case, cast, func, literal, or_, select
+from sqlalchemy import ColumnElement, Float, case, cast, func, literal, or_
 
 from grids.models import Grid, Region
-from outreach.coverage.models import HouseholdVisitDay, LastCompletedCount
+from outreach.coverage import queries as coverage_queries
 
 
 @dataclass(frozen=True)
@@ -100,37 +100,18 @@ def _grid_properties(_period: Period | None) -> list[Property]:
     ]
 
 
-def households_visited(period: Period) -> ColumnElement:
-    """Households of the row's village with a completed visit in the period, as the coverage report counts
-    them, read from the rollups of that village only (a correlated subquery: computed per row asked for).
-
-    When the period reaches the latest visit day it is the village's households whose latest completed day
-    is on or after the start (``last_completed_counts``, one row per day); otherwise each household's first
-    visit day in the period (``household_visit_days``).
-    """
-    if period.latest is None or period.end >= period.latest:
-        visited = (select(func.coalesce(func.sum(LastCompletedCount.households), 0))
-                   .where(LastCompletedCount.village_code == Region.code, LastCompletedCount.day >= period.start))
-    else:
-        visited = (select(func.count())
-                   .where(HouseholdVisitDay.grid_code.startswith(Region.code),
-                          HouseholdVisitDay.day.between(period.start, period.end),
-                          or_(HouseholdVisitDay.previous_day.is_(None), HouseholdVisitDay.previous_day < period.start)))
-    return visited.correlate(Region).scalar_subquery()
-
-
 def coverage_properties(period: Period | None) -> list[Property]:
     """Village coverage: households, households visited, coverage (a share, 4 decimals) and band."""
     if period is None:
         raise ValueError("village coverage needs a period")
-    visited = households_visited(period)
+    visited = coverage_queries.village_households_visited(Region.code, period.start, period.end, period.latest)
     # Rounded like the report: to 4 decimals, half to even (PostgreSQL's round of a double).
     share = case((Region.households > 0,
                   func.round(cast(visited, Float) / cast(Region.households, Float) * 10000) / 10000),
                  else_=None)
     red_below, amber_below = period.bands
     band = case((or_(share.is_(None), share < literal(red_below)), literal("red")),
-                (and_(share < literal(amber_below)), literal("amber")), else_=literal("green"))
+                (share < literal(amber_below), literal("amber")), else_=literal("green"))
     return [
         Property("code", "string", "Village code (12 digits)", Region.code),
         Property("name", "string", "Name", Region.name),

@@ -8,17 +8,17 @@ service splices into the response without parsing it again.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date
 
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import ARRAY, ColumnElement, Select, String, any_, bindparam, func, select
 
 from core.extensions import db
 from grids.models import Grid, Region
 from outreach.ogc import crs as crs_module
 from outreach.ogc.collections import Collection, Property
-from outreach.coverage.models import LastCompletedCount
+
+
+DEEP_PAGES = 4  # from this many pages in, a page is chosen by code first (see page())
 
 
 @dataclass
@@ -38,27 +38,30 @@ class Selection:
 
 
 def page(selection: Selection, limit: int, offset: int) -> list[tuple]:
-    """One page of (code, GeoJSON geometry text, *property values).
+    """One page of (code, GeoJSON geometry text, *property values), in the selection's order.
 
-    The page's codes are chosen first (filter, order, offset and limit over plain columns), and only
-    then are geometry and properties computed, for the page's rows alone: an offset deep into a
-    collection does not pay for the GeoJSON (or the coverage figures) of the rows it skips.
+    Near the start, one statement. Deeper (an offset of at least four pages), two: the page's codes are
+    chosen first (filter, order, offset and limit over plain columns, by index where the order allows),
+    then geometry and properties are computed for those rows alone, found by primary key, so the rows
+    an offset skips cost no GeoJSON (nor coverage figures). Near the start the single statement wins:
+    it skips little, and PostgreSQL finds a large page of keys by scanning the table, which costs about
+    as much as computing GeoJSON for a few pages (measured with bench/ogc.py).
     """
     collection = selection.collection
     code = collection.code
-    keys = [expression.label(f"key{i}") for i, (expression, _) in enumerate(selection.order)]
-    chosen = (selection.where(select(code.label("code"), *keys))
-              .order_by(*_directed(keys, selection.order), code).limit(limit).offset(offset).subquery("chosen"))
-    chosen_keys = [chosen.c[key.name] for key in keys]
-    statement = (select(code, crs_module.geojson(collection.geometry, selection.crs),
-                        *(p.expression for p in selection.properties))
-                 .join(chosen, chosen.c.code == code)
-                 .order_by(*_directed(chosen_keys, selection.order), code))
-    return list(db.session.execute(statement).all())
-
-
-def _directed(keys: list, order: list[tuple[ColumnElement, bool]]) -> list:
-    return [key.desc() if descending else key.asc() for key, (_, descending) in zip(keys, order, strict=True)]
+    order = [expression.desc() if descending else expression.asc() for expression, descending in selection.order]
+    columns = (code, crs_module.geojson(collection.geometry, selection.crs),
+               *(p.expression for p in selection.properties))
+    if offset < DEEP_PAGES * limit:
+        statement = selection.where(select(*columns)).order_by(*order, code).limit(limit).offset(offset)
+        return list(db.session.execute(statement).all())
+    chosen = list(db.session.scalars(
+        selection.where(select(code)).order_by(*order, code).limit(limit).offset(offset)))
+    if not chosen:
+        return []
+    statement = select(*columns).where(code == any_(bindparam("page_codes", chosen, type_=ARRAY(String))))
+    rows = {row[0]: row for row in db.session.execute(statement)}
+    return [rows[feature_id] for feature_id in chosen]
 
 
 def one(selection: Selection, feature_id: str) -> tuple | None:
@@ -72,11 +75,6 @@ def one(selection: Selection, feature_id: str) -> tuple | None:
 def count(selection: Selection) -> int:
     """How many features match (``numberMatched``)."""
     return db.session.scalar(selection.where(select(func.count()).select_from(selection.collection.model)))
-
-
-def latest_completed_day() -> date | None:
-    """The latest local day with a completed visit anywhere (decides how coverage is counted, as the report)."""
-    return db.session.scalar(select(func.max(LastCompletedCount.day)).where(LastCompletedCount.households > 0))
 
 
 def extents() -> dict[tuple[str, object], tuple[float, float, float, float] | None]:
@@ -93,8 +91,3 @@ def extents() -> dict[tuple[str, object], tuple[float, float, float, float] | No
         for value, *box in rows:
             result[(kind, value)] = None if box[0] is None else tuple(float(v) for v in box)
     return result
-
-
-def codes(rows: Sequence[tuple]) -> list[str]:
-    """The feature ids of page rows."""
-    return [row[0] for row in rows]

@@ -19,6 +19,7 @@ from sqlalchemy import func
 
 from core.errors import NotFound
 from core.formats import GEOJSON_MIMETYPE
+from outreach.coverage import queries as coverage_queries
 from outreach.coverage import services as coverage
 from outreach.ogc import cql, queries
 from outreach.ogc import crs as crs_module
@@ -147,7 +148,8 @@ def _period(collection: Collection) -> Period | None:
     if not collection.with_coverage:
         return None
     start, end = coverage.default_period(None, None, days=COVERAGE_DAYS)
-    return Period(start, end, queries.latest_completed_day(), current_app.config["GRIDS_COVERAGE_BANDS"])
+    latest = coverage_queries.latest_completed_day()
+    return Period(start, end, latest, current_app.config["GRIDS_COVERAGE_BANDS"])
 
 
 def _selected(collection: Collection, available: dict[str, Property], names: list[str] | None) -> list[str]:
