@@ -17,7 +17,6 @@ from grids.models import Grid, Region
 from outreach.ogc import crs as crs_module
 from outreach.ogc.collections import Collection, Property
 
-
 DEEP_PAGES = 4  # from this many pages in, a page is chosen by code first (see page())
 
 
