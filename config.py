@@ -13,7 +13,7 @@ LOCAL_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:{port}/grids"
 # The reference deployment: Ankang, Shaanxi.  The bounding box is the one the
 # synthetic reference data set is built inside; points outside it are rejected.
 CITY_CODE = "610900000000"
-CITY_BBOX = (108.0, 31.7, 110.2, 33.8)
+CITY_BBOX = (108.0, 31.7, 110.21, 33.85)  # around the real outline (grids/data)
 DEFAULT_WARNING_DEADLINES = {"urgent": {"ack": 5, "meet": 30}, "high": {"meet": 120}, "medium": {"meet": 1440},
                              "low": {"meet": 4320}}
 DEFAULT_LEAD_CAPACITY = {"village_secretary": 2, "village_cadre": 3, "township_cadre": 3, "party_member": 3,

@@ -9,6 +9,7 @@ from sqlalchemy import (
     Integer,
     SmallInteger,
     String,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -28,6 +29,9 @@ class Region(Scoped, db.Model):
     parent_code: Mapped[str | None] = mapped_column(ForeignKey("regions.code"), index=True)
     name: Mapped[str] = mapped_column(String(100))
     boundary = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=False), nullable=True)
+    # A township run by a county-level management zone (高新区, 恒口示范区) while its
+    # statistical code, and so its parent, stays another county's.
+    managed_by: Mapped[str | None] = mapped_column(ForeignKey("regions.code"))
     # Rollups kept by the seed and by imports, so lists never count on the fly.
     households: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     vulnerable_households: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
@@ -40,6 +44,7 @@ class Region(Scoped, db.Model):
         CheckConstraint("code ~ '^[0-9]{12}$'", name="code_format"),
         Index("ix_regions_level_code", "level", "code"),
         Index("ix_regions_boundary", "boundary", postgresql_using="gist"),
+        Index("ix_regions_managed_by", "managed_by", postgresql_where=text("managed_by is not null")),
     )
 
     @property

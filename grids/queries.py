@@ -118,6 +118,16 @@ def refresh_rollups() -> None:
           and (r.grids, r.tier3_grids, r.households, r.vulnerable_households)
               is distinct from (coalesce(x.cells, 0), coalesce(x.t3, 0), coalesce(x.n, 0), coalesce(x.v, 0))
     """))
+    # A management zone counts the townships it manages (they also count in their own county).
+    db.session.execute(text("""
+        with zones as (
+            select managed_by as code, sum(grids) as cells, sum(tier3_grids) as t3, sum(households) as n,
+                   sum(vulnerable_households) as v
+            from regions where level = 'township' and managed_by is not null group by managed_by
+        )
+        update regions r set grids = z.cells, tier3_grids = z.t3, households = z.n, vulnerable_households = z.v
+        from zones z where r.code = z.code
+    """))
 
 
 # --- grid import: features are staged in a temporary table and checked set-wise ---

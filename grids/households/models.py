@@ -40,6 +40,9 @@ class Household(Scoped, Timestamped, db.Model):
     address: Mapped[str | None] = mapped_column(Text)
     residents: Mapped[int] = mapped_column(SmallInteger, default=1, server_default="1")
     tags: Mapped[list[str]] = mapped_column(ARRAY(String(20)), default=list, server_default="{}")
+    # A door-plate or household-register key, unique within the village: a second import
+    # of the same CSV updates the household instead of adding another.
+    external_id: Mapped[str | None] = mapped_column(String(64))
     # Set when a household found in the field arrives with a visit: a retry finds it again.
     source_visit_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     # Households are never deleted (visits reference them); removal is recorded for worklists.
@@ -52,6 +55,8 @@ class Household(Scoped, Timestamped, db.Model):
         Index("ix_households_village_code", "village_code",
               postgresql_ops={"village_code": "varchar_pattern_ops"}),
         Index("ix_households_location", "location", postgresql_using="gist"),
+        Index("uq_households_external_id", "county_code", "village_code", "external_id", unique=True,
+              postgresql_where=text("external_id is not null")),
         Index("uq_households_source_visit", "county_code", "source_visit_id", unique=True,
               postgresql_where=text("source_visit_id is not null")),
     )
