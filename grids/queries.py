@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Select, func, select, text
+from sqlalchemy import Select, func, or_, select, text
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.orm import defer, undefer
 
@@ -22,8 +22,25 @@ def regions_select(level: str | None = None, parent_code: str | None = None,
     if level:
         statement = statement.where(Region.level == level)
     if parent_code:
-        statement = statement.where(Region.parent_code == parent_code)
+        # A management zone's children are the townships it manages.
+        statement = statement.where(or_(Region.parent_code == parent_code, Region.managed_by == parent_code))
     return statement
+
+
+def managed_townships() -> dict[str, list[str]]:
+    """Zone code → codes of the townships it manages (the whole city, whatever the caller's scope)."""
+    rows = db.session.execute(text(
+        "select managed_by, code from regions where managed_by is not null order by managed_by, code")).all()
+    zones: dict[str, list[str]] = {}
+    for zone, township in rows:
+        zones.setdefault(zone, []).append(township)
+    return zones
+
+
+def region_names(level: str) -> dict[str, str]:
+    """Code → name of every region of a level (the whole city)."""
+    return dict(db.session.execute(text("select code, name from regions where level = :level"),
+                                   {"level": level}).all())
 
 
 def region_by_code(code: str, with_boundary: bool = False) -> Region | None:

@@ -33,6 +33,8 @@ class RegionSchema(Schema):
     name = fields.String(dump_only=True)
     level = fields.String(dump_only=True)
     parent_code = fields.String(dump_only=True, allow_none=True)
+    managed_by = fields.String(dump_only=True, allow_none=True,
+                               metadata={"description": "a township run by a management zone: the zone's code"})
     households = fields.Integer(dump_only=True)
     grids = fields.Integer(dump_only=True)
 

@@ -177,22 +177,20 @@ class Territory:
     household_cells: list[tuple] = field(default_factory=list)  # grid code, village, geometry, count, group
 
 
-def _pick(items: list, count: int, rng: np.random.Generator, keep: set | None = None) -> list:
-    """``count`` of ``items`` (all of ``keep`` among them), in their original order."""
-    if count >= len(items):
-        return items
-    keep = keep or set()
-    forced = [i for i, item in enumerate(items) if item[0] in keep]
-    others = [i for i in range(len(items)) if i not in forced]
-    chosen = forced + list(rng.choice(others, size=max(0, count - len(forced)), replace=False))
-    return [items[i] for i in sorted(chosen)]
+def _first(items: list, count: int, keep: set) -> list:
+    """The first ``count`` of ``items`` in code order, ``keep`` among them."""
+    kept = [item for item in items if item[0] in keep]
+    others = [item for item in items if item[0] not in keep][:max(0, count - len(kept))]
+    return sorted(kept + others)
 
 
-def select_divisions(counts: dict[str, int], rng: np.random.Generator) -> dict[str, list]:
-    """The townships (and their villages) kept at this scale: all at 1.0, a proportional sample below.
+def select_divisions(counts: dict[str, int]) -> dict[str, list]:
+    """The townships (and their villages) kept at this scale: all at 1.0, the first ones in code order below.
 
-    Every county keeps at least one township, every zone its first township (and 汉滨区 one
-    of its own besides), every township at least one village.
+    Code order puts each county's seat (城关镇, or its first street) first.  Every county keeps
+    at least one township, every zone its township (汉滨区 one of its own besides), every
+    township at least one village; the rest are shared in proportion to the real counts.
+    Deterministic, so tests can name the places they use.
     """
     zone_townships = {zone.townships[0].ljust(12, "0") for zone in public.ZONES}
     per_county = {code: public.townships_of(code) for code, _ in public.counties()}
@@ -200,15 +198,13 @@ def select_divisions(counts: dict[str, int], rng: np.random.Generator) -> dict[s
     sizes = np.array([len(t) for t in per_county.values()], dtype=float)
     extra = allocate_capped(counts["townships"] - int(minimum.sum()), sizes, sizes.astype(np.int64) - minimum,
                             minimum=0)
-    townships: dict[str, list] = {}
-    for (county, options), keep_count in zip(per_county.items(), minimum + extra, strict=True):
-        townships[county] = _pick(options, int(keep_count), rng, zone_townships)
+    townships = {county: _first(options, int(n), zone_townships)
+                 for (county, options), n in zip(per_county.items(), minimum + extra, strict=True)}
     chosen = [t for ts in townships.values() for t in ts]
     village_options = {t: public.villages_of(t) for t, _ in chosen}
     sizes = np.array([len(v) for v in village_options.values()])
     village_counts = allocate_capped(counts["villages"], sizes.astype(float), sizes)
-    villages = {t: _pick(options, int(n), rng) for (t, options), n in zip(village_options.items(), village_counts,
-                                                                          strict=True)}
+    villages = {t: options[:int(n)] for (t, options), n in zip(village_options.items(), village_counts, strict=True)}
     return {"townships": townships, "villages": villages}
 
 
@@ -220,7 +216,7 @@ def build_territory(scale: float, seed: int, step: Callable[[str, int], None] = 
     outlines = public.county_outlines()
     city = MultiPolygon(public.polygons_of(shapely.union_all([shape for _, shape in outlines.values()])))
     territory.regions.append((CITY_CODE, "city", None, public.CITY_NAME, city, None))
-    chosen = select_divisions(counts, rng)
+    chosen = select_divisions(counts)
     managed_by = public.zone_of_township()
 
     # Households per village first: townships and villages are sized by what they hold.

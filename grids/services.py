@@ -51,6 +51,16 @@ def with_members(grids: list[Grid]) -> list[Grid]:
     return grids
 
 
+def managed_townships() -> dict[str, list[str]]:
+    """Zone code → the townships it manages (see ``grids.territory_data.ZONES``)."""
+    return queries.managed_townships()
+
+
+def region_names(level: str) -> dict[str, str]:
+    """Code → name of the regions of a level."""
+    return queries.region_names(level)
+
+
 def region_code_prefix(code: str | None) -> str | None:
     """The code prefix of an existing region (404 when it does not exist)."""
     if not code:

@@ -25,7 +25,7 @@ from grids.accounts.services import ensure_admin
 from grids.seed import seed_ankang
 from tests.helpers import bearer
 
-TEST_SCALE = 0.01
+TEST_SCALE = 0.02
 TEST_SEED = 7
 ADMIN_PASSWORD = "admin-test-password"
 

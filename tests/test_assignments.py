@@ -14,7 +14,7 @@ from tests.helpers import assert_error, auth, first_village, make_user, member_i
 API = "/api/v1"
 COUNTY_A = "610902"  # one village, 利村社区
 COUNTY_B = "610921"
-TWO_VILLAGES = "610922"  # 610922001001 and 610922001002
+TWO_VILLAGES = "610925"  # 610925100001 and 610925100002
 ASSIGNMENT_FIELDS = {"id", "member_id", "grid_code", "role", "village_code", "valid_from", "valid_to", "source",
                      "plan_id", "created_by", "ended_by"}
 
@@ -428,7 +428,7 @@ def test_unknown_grid_or_member(client):
 @pytest.mark.parametrize("change, field", [
     ({"role": "boss"}, "role"),
     ({"role": None}, "role"),
-    ({"grid_code": "610902001001"}, "grid_code"),
+    ({"grid_code": "610902001003"}, "grid_code"),
     ({"grid_code": "not-a-code"}, "grid_code"),
     ({"member_id": "abc"}, "member_id"),
 ])

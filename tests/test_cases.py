@@ -11,13 +11,13 @@ from tests.helpers import assert_error, auth, make_user, sql, to_crs
 
 API = "/api/v1"
 CITY = "610900000000"
-COUNTY_A = "610922"  # one township (610922001000) with two villages
-VILLAGE_A1 = "610922001001"
-VILLAGE_A2 = "610922001002"
-COUNTY_B = "610923"  # one township with two villages
-VILLAGE_B1 = "610923001001"
-VILLAGE_B2 = "610923001002"
-VILLAGE_C = "610981001003"  # 旬阳市, a township of three villages
+COUNTY_A = "610925"  # one township (610925100000) with two villages
+VILLAGE_A1 = "610925100001"
+VILLAGE_A2 = "610925100002"
+COUNTY_B = "610927"  # one township with two villages
+VILLAGE_B1 = "610927100002"
+VILLAGE_B2 = "610927100003"
+VILLAGE_C = "610981100006"  # 旬阳市, a township of three villages
 CASE_FIELDS = {"id", "occurred_on", "type", "loss_yuan", "location", "village_code", "external_ref", "reported_by",
                "created_at", "suspended_certification_id", "voided_at", "voided_by", "void_reason"}
 
@@ -159,20 +159,20 @@ def test_required_fields(client, police, missing):
     assert missing in assert_error(client.post(f"{API}/cases", json=data, headers=police), 422)["errors"]["json"]
 
 
-@pytest.mark.parametrize("code", ["610922001000", "610922000000", CITY, "110101001001"])
+@pytest.mark.parametrize("code", ["610925100000", "610925000000", CITY, "110101001001"])
 def test_not_a_village_is_422(client, police, code):
     errors = assert_error(client.post(f"{API}/cases", json=body(code), headers=police), 422)["errors"]
     assert "village_code" in errors["json"]
 
 
 def test_an_unknown_village_is_refused(client, police):
-    response = client.post(f"{API}/cases", json=body("610922001999"), headers=police)
+    response = client.post(f"{API}/cases", json=body("610925100999"), headers=police)
     assert response.status_code in (404, 422), response.get_data(as_text=True)
     assert sql("select count(*) from cases").scalar() == 0
 
 
 def test_an_unknown_village_is_a_422_field_error(client, police):
-    errors = assert_error(client.post(f"{API}/cases", json=body("610922001999"), headers=police), 422)["errors"]
+    errors = assert_error(client.post(f"{API}/cases", json=body("610925100999"), headers=police), 422)["errors"]
     assert "village_code" in errors["json"]
 
 
@@ -192,8 +192,8 @@ def test_occurred_on_tomorrow_is_422(client, police):
 
 
 @pytest.mark.parametrize("role, scope", [
-    ("city_admin", None), ("county_admin", "610922000000"), ("township_supervisor", "610922001000"),
-    ("village_admin", VILLAGE_A1), ("reviewer", "610922001000"), ("reviewer", "610922000000"),
+    ("city_admin", None), ("county_admin", "610925000000"), ("township_supervisor", "610925100000"),
+    ("village_admin", VILLAGE_A1), ("reviewer", "610925100000"), ("reviewer", "610925000000"),
 ])
 def test_only_police_record_cases(client, role, scope):
     headers = {}
@@ -210,7 +210,7 @@ def test_anonymous_is_401(anonymous_client):
     assert anonymous_client.get(f"{API}/regions/{CITY}/cases/summary").status_code == 401
 
 
-@pytest.mark.parametrize("scope", ["610922000000", "610922001000"])
+@pytest.mark.parametrize("scope", ["610925000000", "610925100000"])
 def test_scoped_police_record_only_in_their_scope(client, scope):
     make_user("pol-a", "police", scope)
     headers = auth("pol-a")
@@ -242,7 +242,7 @@ def test_audit_entry(client, police):
 
 def test_a_rejected_case_leaves_no_audit_entry(client, police):
     client.post(f"{API}/cases", json=body(VILLAGE_A1, type="nope"), headers=police)
-    client.post(f"{API}/cases", json=body("610922001999"), headers=police)
+    client.post(f"{API}/cases", json=body("610925100999"), headers=police)
     assert sql("select count(*) from audit_log where action = 'case.create'").scalar() == 0
 
 
@@ -278,9 +278,9 @@ def test_list_filters(client, police, some_cases):
     response = client.get(f"{API}/cases", headers=police)
     assert '"total": 6' in response.headers["X-Pagination"]
     assert set(response.get_json()[0]) == CASE_FIELDS - {"suspended_certification_id"}  # set when recording
-    assert ids(client.get(f"{API}/cases?region=610922000000", headers=police)) == \
+    assert ids(client.get(f"{API}/cases?region=610925000000", headers=police)) == \
         [c["a1_new"]["id"], c["a2"]["id"], c["a1_old"]["id"]]
-    assert ids(client.get(f"{API}/cases?region=610922001000", headers=police)) == \
+    assert ids(client.get(f"{API}/cases?region=610925100000", headers=police)) == \
         [c["a1_new"]["id"], c["a2"]["id"], c["a1_old"]["id"]]
     assert ids(client.get(f"{API}/cases?region={VILLAGE_A1}", headers=police)) == \
         [c["a1_new"]["id"], c["a1_old"]["id"]]
@@ -289,13 +289,13 @@ def test_list_filters(client, police, some_cases):
     start, end = (t - timedelta(days=40)).isoformat(), (t - timedelta(days=2)).isoformat()
     assert ids(client.get(f"{API}/cases?from={start}&to={end}", headers=police)) == \
         [c["a1_new"]["id"], c["b1"]["id"], c["a2"]["id"]]  # both ends inclusive
-    assert ids(client.get(f"{API}/cases?from={start}&to={end}&region=610922000000&type=investment",
+    assert ids(client.get(f"{API}/cases?from={start}&to={end}&region=610925000000&type=investment",
                           headers=police)) == [c["a2"]["id"]]
     assert ids(client.get(f"{API}/cases?from={t.isoformat()}", headers=police)) == [c["c"]["id"]]
     assert ids(client.get(f"{API}/cases?page_size=2&page=2", headers=police)) == everything[2:4]
 
 
-@pytest.mark.parametrize("query", ["region=6109", "region=610922001999", "type=phishing", "from=2026-13-01",
+@pytest.mark.parametrize("query", ["region=6109", "region=610925100999", "type=phishing", "from=2026-13-01",
                                    "to=someday"])
 def test_list_bad_filters(client, police, query):
     response = client.get(f"{API}/cases?{query}", headers=police)
@@ -304,8 +304,8 @@ def test_list_bad_filters(client, police, query):
 
 def test_list_is_scoped(client, some_cases):
     c = some_cases
-    make_user("pol-b", "police", "610923000000")
-    make_user("rev-a", "reviewer", "610922001000")
+    make_user("pol-b", "police", "610927000000")
+    make_user("rev-a", "reviewer", "610925100000")
     make_user("va", "village_admin", VILLAGE_A1)
     make_user("ca", "county_admin", "610981000000")
     assert ids(client.get(f"{API}/cases", headers=auth("pol-b"))) == \
@@ -317,7 +317,7 @@ def test_list_is_scoped(client, some_cases):
     assert ids(client.get(f"{API}/cases", headers=auth("admin"))) == ids(client.get(f"{API}/cases"))
     assert len(ids(client.get(f"{API}/cases"))) == 6
     # A region outside the caller's scope is not found.
-    assert_error(client.get(f"{API}/cases?region=610922000000", headers=auth("pol-b")), 404)
+    assert_error(client.get(f"{API}/cases?region=610925000000", headers=auth("pol-b")), 404)
     assert_error(client.get(f"{API}/cases?region={VILLAGE_A2}", headers=auth("va")), 404)
 
 
@@ -361,7 +361,7 @@ def expected_summary(region: str, start, end) -> dict:
             "children": children}
 
 
-@pytest.mark.parametrize("region", [CITY, "610922000000", "610922001000", "610981001000", VILLAGE_A1, VILLAGE_B2])
+@pytest.mark.parametrize("region", [CITY, "610925000000", "610925100000", "610981100000", VILLAGE_A1, VILLAGE_B2])
 def test_summary_against_sql(client, police, some_cases, region):
     t = today()
     start, end = t - timedelta(days=100), t - timedelta(days=1)
@@ -380,20 +380,20 @@ def test_summary_figures(client, police, some_cases):
     # The 400-day-old case is outside the default period.
     assert summary["cases"] == 5 and summary["loss_yuan"] == pytest.approx(500 + 1500.5 + 20000 + 300 + 42)
     assert summary["by_type"] == {"investment": 2, "romance": 1, "loan": 1, "other": 1}
-    assert summary["villages"] == 19 and summary["villages_with_zero_cases"] == 19 - 4
+    assert summary["villages"] == 38 and summary["villages_with_zero_cases"] == 38 - 4
     children = {c["code"]: c for c in summary["children"]}
     assert len(children) == 12
-    assert children["610922000000"]["cases"] == 3 and children["610922000000"]["villages"] == 2
-    assert children["610922000000"]["villages_with_zero_cases"] == 0
-    assert children["610923000000"]["cases"] == 1 and children["610923000000"]["villages_with_zero_cases"] == 1
-    assert not children["610923000000"]["zero_cases"]
+    assert children["610925000000"]["cases"] == 3 and children["610925000000"]["villages"] == 2
+    assert children["610925000000"]["villages_with_zero_cases"] == 0
+    assert children["610927000000"]["cases"] == 1 and children["610927000000"]["villages_with_zero_cases"] == 1
+    assert not children["610927000000"]["zero_cases"]
     assert children["610902000000"] == {"code": "610902000000", "name": children["610902000000"]["name"], "cases": 0,
-                                        "loss_yuan": 0, "zero_cases": True, "villages": 1,
-                                        "villages_with_zero_cases": 1}
+                                        "loss_yuan": 0, "zero_cases": True, "villages": 14,
+                                        "villages_with_zero_cases": 14}
     assert sum(c["zero_cases"] for c in children.values()) == 12 - 3
-    township = client.get(f"{API}/regions/610981001000/cases/summary", headers=police).get_json()
+    township = client.get(f"{API}/regions/610981100000/cases/summary", headers=police).get_json()
     assert [(c["code"], c["cases"], c["zero_cases"]) for c in township["children"]] == [
-        ("610981001001", 0, True), ("610981001002", 0, True), ("610981001003", 1, False)]
+        ("610981100004", 0, True), ("610981100005", 0, True), ("610981100006", 1, False)]
     village = client.get(f"{API}/regions/{VILLAGE_A1}/cases/summary", headers=police).get_json()
     assert village["cases"] == 2 and village["children"] == [] and village["villages_with_zero_cases"] == 0
 
@@ -402,10 +402,10 @@ def test_summary_errors_and_scope(client, police, some_cases):
     t = today()
     response = client.get(f"{API}/regions/{CITY}/cases/summary?from={t}&to={t - timedelta(days=1)}", headers=police)
     assert_error(response, 422)
-    assert_error(client.get(f"{API}/regions/610922001999/cases/summary", headers=police), 404)
-    make_user("rev-b", "reviewer", "610923001000")
+    assert_error(client.get(f"{API}/regions/610925100999/cases/summary", headers=police), 404)
+    make_user("rev-b", "reviewer", "610927100000")
     headers = auth("rev-b")
-    assert_error(client.get(f"{API}/regions/610922000000/cases/summary", headers=headers), 404)
+    assert_error(client.get(f"{API}/regions/610925000000/cases/summary", headers=headers), 404)
     assert_error(client.get(f"{API}/regions/{CITY}/cases/summary", headers=headers), 404)
-    own = client.get(f"{API}/regions/610923001000/cases/summary", headers=headers)
+    own = client.get(f"{API}/regions/610927100000/cases/summary", headers=headers)
     assert own.status_code == 200 and own.get_json()["cases"] == 1

@@ -99,7 +99,7 @@ def test_today_is_the_local_date_in_shanghai():
 
 
 def test_a_visit_counts_on_its_local_day_not_its_utc_day(client):
-    village = first_village("610922")
+    village = first_village("610925")
     cell = tier3_cells(village)[0]
     [household] = households_of(cell, 1)
     day = today() - timedelta(days=3)
@@ -112,7 +112,7 @@ def test_a_visit_counts_on_its_local_day_not_its_utc_day(client):
 
 
 def test_a_period_ending_before_the_latest_visit_day_is_exact(client):
-    village = first_village("610923")
+    village = first_village("610927")
     cell = tier3_cells(village)[0]
     one, two, three = households_of(cell, 3)
     day = today()
@@ -168,13 +168,13 @@ def test_vulnerable_app_installed_and_flagged_figures(client):
 
 def test_rows_are_sorted_by_coverage_ascending_by_default_and_by_sort(client):
     day = today() - timedelta(days=1)
-    villages = {"610922001001": 9, "610923001002": 4, "610981001003": 14}
+    villages = {"610925100001": 9, "610927100003": 4, "610981100006": 14}
     for village, n in villages.items():
         cells = tier3_cells(village)
         visit(households_of(cells[0], n), local(day), gap=timedelta(minutes=1))
         visit(households_of(cells[1], 1), local(day, 15), "nobody_home")
     rows = rows_of(client, "by=village")
-    assert len(rows) == 19
+    assert len(rows) == 38
     shares = [row["coverage"] for row in rows]
     assert shares == sorted(shares)
     coverage = {code: by_code(rows)[code]["coverage"] for code in villages}
@@ -189,7 +189,7 @@ def test_rows_are_sorted_by_coverage_ascending_by_default_and_by_sort(client):
     by_visits = rows_of(client, "by=village&sort=-visits")
     assert [row["visits"] for row in by_visits] == sorted((row["visits"] for row in rows), reverse=True)
     assert {row["code"] for row in by_visits[:3]} == set(villages)
-    assert by_visits[0]["code"] == "610981001003" and by_visits[0]["visits"] == 15
+    assert by_visits[0]["code"] == "610981100006" and by_visits[0]["visits"] == 15
     # The same rows whatever the order.
     assert sorted(by_visits, key=lambda r: r["code"]) == sorted(rows, key=lambda r: r["code"])
 
@@ -235,7 +235,7 @@ def test_colour_bands_follow_the_configured_thresholds(app, client, monkeypatch)
         if visited:
             visit(households_of(code, visited), local(day, 8), gap=timedelta(minutes=1))
     rows = by_code(rows_of(client, "by=grid"))
-    assert len(rows) == 353
+    assert len(rows) == 705
     got = {name: (rows[code]["coverage"], rows[code]["band"]) for name, (code, _) in cells.items()}
     assert got["ninety"] == (0.9, "green")
     assert got["sixty"] == (0.6, "amber")
@@ -263,7 +263,7 @@ def test_colour_bands_follow_the_configured_thresholds(app, client, monkeypatch)
 # --- levels ---
 
 @pytest.mark.parametrize(("region", "level"), [
-    (CITY, "county"), ("610981000000", "township"), ("610981001000", "village"), ("610981001001", "grid"),
+    (CITY, "county"), ("610981000000", "township"), ("610981100000", "village"), ("610981100004", "grid"),
 ])
 def test_by_defaults_to_the_level_below_the_region(client, region, level):
     rows = rows_of(client, f"region={region}")
@@ -278,7 +278,7 @@ def test_by_defaults_to_the_level_below_the_region(client, region, level):
 
 
 @pytest.mark.parametrize(("region", "by"), [
-    (CITY, "county"), (CITY, "village"), (CITY, "grid"), ("610981000000", "village"), ("610981001000", "grid"),
+    (CITY, "county"), (CITY, "village"), (CITY, "grid"), ("610981000000", "village"), ("610981100000", "grid"),
 ])
 def test_by_any_level_below_the_region(client, region, by):
     rows = rows_of(client, f"region={region}&by={by}")
@@ -289,8 +289,8 @@ def test_by_any_level_below_the_region(client, region, by):
 
 
 @pytest.mark.parametrize(("region", "by"), [
-    ("610981000000", "county"), ("610981001000", "county"), ("610981001000", "township"),
-    ("610981001001", "village"), ("610981001001", "county"),
+    ("610981000000", "county"), ("610981100000", "county"), ("610981100000", "township"),
+    ("610981100004", "village"), ("610981100004", "county"),
 ])
 def test_by_at_or_above_the_region_level_is_rejected(client, region, by):
     response = client.get(f"{COVERAGE}?region={region}&by={by}")
@@ -324,7 +324,7 @@ def test_malformed_parameters_are_rejected(client, query):
 @pytest.mark.parametrize("url", [COVERAGE, TIMESERIES])
 def test_an_unknown_region_is_not_found(client, url):
     assert client.get(f"{url}?region=610999000000").status_code == 404
-    assert client.get(f"{url}?region=610981001009").status_code == 404
+    assert client.get(f"{url}?region=610981100999").status_code == 404
 
 
 def test_an_unknown_interval_is_rejected(client):
@@ -334,7 +334,7 @@ def test_an_unknown_interval_is_rejected(client):
 # --- scope and roles ---
 
 @pytest.mark.parametrize("url", [COVERAGE, TIMESERIES])
-@pytest.mark.parametrize("region", ["610902000000", "610902001001", CITY])
+@pytest.mark.parametrize("region", ["610902000000", "610902001003", CITY])
 def test_a_region_outside_the_callers_scope_is_not_found(client, url, region):
     headers = user("hanyin_admin", "county_admin", "610921000000")
     assert client.get(f"{url}?region={region}", headers=headers).status_code == 404
@@ -345,7 +345,7 @@ def test_a_county_admin_without_region_gets_the_townships_of_the_county(client):
     headers = user("hanyin_admin", "county_admin", "610921000000")
     village = first_village("610921")
     visit(households_of(tier3_cells(village)[0], 2), local(today() - timedelta(days=1)))
-    visit(households_of(tier3_cells("610902001001")[0], 3), local(today() - timedelta(days=1)))
+    visit(households_of(tier3_cells("610902001003")[0], 3), local(today() - timedelta(days=1)))
     rows = rows_of(client, "", headers=headers)
     townships = list(sql("select code from regions where level = 'township' and code like '610921%'").scalars())
     assert [row["code"] for row in rows] == townships
@@ -357,20 +357,20 @@ def test_a_county_admin_without_region_gets_the_townships_of_the_county(client):
 
 
 def test_a_township_supervisor_gets_the_villages_of_the_township(client):
-    headers = user("sup", "township_supervisor", "610981001000")
+    headers = user("sup", "township_supervisor", "610981100000")
     rows = rows_of(client, "", headers=headers)
-    assert sorted(row["code"] for row in rows) == ["610981001001", "610981001002", "610981001003"]
+    assert sorted(row["code"] for row in rows) == ["610981100004", "610981100005", "610981100006"]
     assert client.get(f"{COVERAGE}?region=610981000000", headers=headers).status_code == 404
 
 
 def test_a_village_admin_gets_the_cells_of_the_village(client):
-    headers = user("vadmin", "village_admin", "610981001002")
+    headers = user("vadmin", "village_admin", "610981100005")
     rows = rows_of(client, "", headers=headers)
-    assert sorted(row["code"] for row in rows) == tier3_cells("610981001002")
+    assert sorted(row["code"] for row in rows) == tier3_cells("610981100005")
 
 
 def test_a_reviewer_may_read_coverage(client):
-    headers = user("rev", "reviewer", "610922000000")
+    headers = user("rev", "reviewer", "610925000000")
     assert client.get(COVERAGE, headers=headers).status_code == 200
     assert client.get(TIMESERIES, headers=headers).status_code == 200
 
@@ -494,7 +494,7 @@ def cell_row(client, cell: str, query: str = "") -> dict:
 
 
 def test_vulnerable_follows_the_households_current_tags(client):
-    cell = tier3_cells(first_village("610929"))[0]
+    cell = tier3_cells(first_village("610925"))[0]
     before = cell_row(client, cell)
     [plain] = households_of(cell, 1, vulnerable=False)
     [tagged] = households_of(cell, 1, vulnerable=True)
@@ -509,11 +509,11 @@ def test_vulnerable_follows_the_households_current_tags(client):
 
 
 def test_vulnerable_visited_follows_the_households_current_tags(client):
-    cell = tier3_cells(first_village("610929"))[0]
+    cell = tier3_cells(first_village("610925"))[0]
     [plain] = households_of(cell, 1, vulnerable=False)
     day = today()
     visit([plain], local(day - timedelta(days=4)))
-    visit(households_of(tier3_cells(first_village("610971"))[0], 1), local(day - timedelta(days=1)))
+    visit(households_of(tier3_cells(first_village("610902004"))[0], 1), local(day - timedelta(days=1)))
     assert client.patch(f"{API}/households/{plain}", json={"tags": ["elderly_alone"]}).status_code == 200
     recent = cell_row(client, cell)                                                   # reaches the latest day
     earlier = cell_row(client, cell, f"&from={day - timedelta(days=5)}&to={day - timedelta(days=3)}")
@@ -523,11 +523,11 @@ def test_vulnerable_visited_follows_the_households_current_tags(client):
 
 
 def test_removed_households_drop_out_of_the_coverage(client):
-    cell = min(tier3_cells(first_village("610971")), key=cell_households)
+    cell = min(tier3_cells(first_village("610902004")), key=cell_households)
     households = households_of(cell)
     day = today()
     visit(households, local(day - timedelta(days=2), 6), gap=timedelta(minutes=1))
-    visit(households_of(tier3_cells(first_village("610972"))[0], 1), local(day - timedelta(days=1)))
+    visit(households_of(tier3_cells(first_village("610902107"))[0], 1), local(day - timedelta(days=1)))
     assert cell_row(client, cell)["coverage"] == 1.0
     assert client.delete(f"{API}/households/{households[0]}").status_code == 200
     for query in ("", f"&from={day - timedelta(days=3)}&to={day - timedelta(days=2)}"):

@@ -26,8 +26,8 @@ SHARES = {"coverage", "vulnerable_coverage", "app_install_rate"}
 TEXT = {"code", "name", "band"}
 BOM = b"\xef\xbb\xbf"
 # (region, by) of every kind of grouping.
-GROUPINGS = [(CITY, "county"), (CITY, "village"), ("610981000000", "township"), ("610981001000", "village"),
-             ("610981001001", "grid")]
+GROUPINGS = [(CITY, "county"), (CITY, "village"), ("610981000000", "township"), ("610981100000", "village"),
+             ("610981100004", "grid")]
 
 
 def today() -> date:
@@ -175,7 +175,7 @@ def test_xlsx_formatting(client, visits):
 
 
 def test_xlsx_of_a_period_without_visits(client, visits):
-    response = client.get(f"{COVERAGE}?region=610981001001&from=2020-01-01&to=2020-01-31&f=xlsx")
+    response = client.get(f"{COVERAGE}?region=610981100004&from=2020-01-01&to=2020-01-31&f=xlsx")
     sheet = load_workbook(io.BytesIO(response.data)).active
     assert [cell.value for cell in sheet[1]] == COLUMNS
     assert all(row[COLUMNS.index("visits")] == 0 for row in sheet.iter_rows(min_row=2, values_only=True))
@@ -216,10 +216,10 @@ def test_geojson_keeps_chinese_names(client, visits):
 
 
 def test_geojson_is_an_attachment(client, visits):
-    query = "region=610981001000&by=village"
+    query = "region=610981100000&by=village"
     response = client.get(f"{COVERAGE}?{query}&f=geojson")
     assert response.status_code == 200
-    attachment(response, "610981001000", "village", query, "geojson")
+    attachment(response, "610981100000", "village", query, "geojson")
 
 
 # --- scope ---
@@ -243,14 +243,14 @@ def test_exports_respect_the_callers_scope(client, visits, f):
     else:
         codes = [feature["id"] for feature in json.loads(response.data)["features"]]
     assert codes == townships
-    village_rows = client.get(f"{COVERAGE}?region=610921001000&by=grid&f={f}", headers=headers)
+    village_rows = client.get(f"{COVERAGE}?region=610921100000&by=grid&f={f}", headers=headers)
     assert village_rows.status_code == 200
 
 
 @pytest.mark.parametrize("f", ["csv", "xlsx", "geojson"])
 def test_exports_are_refused_to_grid_workers_and_anonymous_callers(client, anonymous_client, f):
-    member = sql("select min(id) from members where village_code = '610921001001'").scalar()
-    make_user("gw", "grid_worker", "610921001001", member)
+    member = sql("select min(id) from members where village_code = '610921100001'").scalar()
+    make_user("gw", "grid_worker", "610921100001", member)
     assert client.get(f"{COVERAGE}?f={f}", headers=auth("gw")).status_code == 403
     assert anonymous_client.get(f"{COVERAGE}?f={f}").status_code == 401
 

@@ -25,13 +25,13 @@ TODAY = NOW.astimezone(LOCAL).date()
 LENGTH = {"county": 6, "township": 9, "village": 12, "grid": 18}
 CITY = "610900000000"
 COUNTY = "610981000000"  # one township with three villages
-TOWNSHIP = "610981001000"
-VILLAGE = "610981001001"
+TOWNSHIP = "610981100000"
+VILLAGE = "610981100004"
 # (region, by): every level of grouping, for the city and below.
 GROUPINGS = [(CITY, "county"), (CITY, "village"), (CITY, "grid"), (COUNTY, "township"), (TOWNSHIP, "village"),
              (VILLAGE, "grid")]
 # Cells the random visits go to: several in one village, and some elsewhere in the city.
-POOL_CELLS = {"610981001001": 3, "610981001002": 1, "610981001003": 1, "610922001001": 1, "610902001001": 1}
+POOL_CELLS = {"610981100004": 3, "610981100005": 1, "610981100006": 1, "610925100001": 1, "610902001003": 1}
 HOUSEHOLDS_PER_CELL = 3
 POOL_SIZE = sum(POOL_CELLS.values()) * HOUSEHOLDS_PER_CELL
 BATCHES = 4

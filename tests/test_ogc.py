@@ -363,7 +363,7 @@ def test_a_reviewer_and_a_township_supervisor_may_read(client):
 # --- authentication and roles ---
 
 @pytest.mark.parametrize("path", ["", "/", "/api", "/conformance", "/collections", "/collections/villages",
-                                  "/collections/villages/items", "/collections/villages/items/610902001001"])
+                                  "/collections/villages/items", "/collections/villages/items/610902001003"])
 def test_every_ogc_path_needs_credentials(anonymous_client, path):
     response = anonymous_client.get(OGC + path)
     assert response.status_code == 401

@@ -16,9 +16,9 @@ from grids.hierarchy import code_prefix
 from tests.helpers import assert_error, auth, make_user, sql
 
 API = "/api/v1"
-VILLAGE = "610902001001"
+VILLAGE = "610902001003"
 SAME_COUNTY_VILLAGE = "610902001002"
-OTHER_COUNTY_VILLAGE = "610921001001"
+OTHER_COUNTY_VILLAGE = "610921100001"
 NO_ELIGIBLE = "no eligible member"
 AT_CAPACITY = "at capacity"
 PLAN_FIELDS = {"id", "region", "keep_existing", "status", "cells", "covered", "uncovered", "total_distance_km",
@@ -26,7 +26,7 @@ PLAN_FIELDS = {"id", "region", "keep_existing", "status", "cells", "covered", "u
                "applied_by", "applied_at"}
 TOWNSHIP_A = "610902001000"  # one village, 17 cells: tier 1 ×1, tier 2 ×3, tier 3 ×13
 COUNTY_B = "610921"
-TWO_VILLAGE_TOWNSHIP = "610922001000"
+TWO_VILLAGE_TOWNSHIP = "610925100000"
 
 
 # --- unit: hand-made problems ---
@@ -473,7 +473,7 @@ def test_plan_items_respect_the_rules(client):
     assert all(n <= DEFAULT_LEAD_CAPACITY[kind] for kind, n in loads)
 
 
-@pytest.mark.parametrize("region", [TOWNSHIP_A, "610922000000", "610922001001", "610900000000"])
+@pytest.mark.parametrize("region", [TOWNSHIP_A, "610925000000", "610925100001", "610900000000"])
 def test_keep_existing_plan_after_the_seed_changes_nothing(client, region):
     # The seed applied an optimal plan without keep-existing: keeping it is optimal.
     prefix = code_prefix(region)

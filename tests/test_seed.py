@@ -1,4 +1,4 @@
-"""The synthetic Ankang reference data set: counts, names, validity, nesting, rollups, determinism."""
+"""The Ankang reference data set: real codes and outlines, counts, validity, nesting, rollups, determinism."""
 from __future__ import annotations
 
 import json
@@ -10,9 +10,9 @@ from sqlalchemy import text
 
 from core.extensions import db
 from grids import seed as seeding
-from grids.seed_names import COUNTIES
+from grids import territory_data as public
 
-TEST_SCALE, TEST_SEED = 0.01, 7  # as seeded by tests/conftest.py
+TEST_SCALE, TEST_SEED = 0.02, 7  # as seeded by tests/conftest.py
 COUNTS = seeding.scaled_counts(TEST_SCALE)
 RELATIVE_TOLERANCE = 1e-6
 
@@ -34,13 +34,14 @@ def scalar(sql: str, **params):
 
 
 def test_scaled_counts_at_test_scale_are_the_documented_ones():
-    assert COUNTS == {"counties": 12, "townships": 12, "villages": 19, "tier1": 19, "tier2": 88,
-                      "tier3": 353, "households": 8500}
+    assert COUNTS == {"counties": 12, "townships": 12, "villages": 38, "tier1": 38, "tier2": 176,
+                      "tier3": 705, "households": 17000}
 
 
 def test_scaled_counts_at_full_scale_match_the_design():
     counts = seeding.scaled_counts(1.0)
-    assert counts["townships"] == 138 and counts["villages"] == 1925
+    # The 2023 statistical codes (the article's 138 and 1,925 are a year older).
+    assert counts["townships"] == 139 and counts["villages"] == 1924
     assert counts["tier1"] + counts["tier2"] + counts["tier3"] == 46_000
     assert counts["households"] == 850_000
 
@@ -69,9 +70,11 @@ def test_household_count():
 def test_real_county_codes_and_names_are_present(client):
     response = client.get("/api/v1/regions?level=county&page_size=100")
     stored = {item["code"]: item["name"] for item in response.get_json()}
-    expected = {code + "000000": name for code, name, _, _ in COUNTIES}
+    expected = dict(public.counties()) | {zone.code + "000000": zone.name for zone in public.ZONES}
     assert stored == expected
-    assert stored["610902000000"] == "汉滨区"
+    assert len(stored) == 12  # the ten statistical counties and the two management zones
+    assert stored["610902000000"] == "汉滨区" and stored["610981000000"] == "旬阳市"
+    assert stored["610971000000"] == "安康高新技术产业开发区" and stored["610972000000"] == "恒口示范区"
     assert all(item["parent_code"] == seeding.CITY_CODE for item in response.get_json())
 
 
@@ -83,10 +86,45 @@ def test_every_polygon_is_valid(table, column):
     assert scalar(f"select count(*) from {table} where ST_SRID({column}) <> 4326") == 0
 
 
-def test_city_boundary_is_the_bounding_box():
-    bounds = rows("select ST_XMin(boundary), ST_YMin(boundary), ST_XMax(boundary), ST_YMax(boundary) "
-                  "from regions where level = 'city'")
-    assert tuple(bounds[0]) == pytest.approx(seeding.CITY_BBOX, abs=1e-9)
+def test_city_boundary_is_the_union_of_the_real_county_outlines(app):
+    city = shapely.from_wkb(bytes(scalar("select ST_AsBinary(boundary) from regions where level = 'city'")))
+    outlines = shapely.union_all([shape for _, shape in public.county_outlines().values()])
+    assert city.symmetric_difference(outlines).area < RELATIVE_TOLERANCE * city.area
+    min_x, min_y, max_x, max_y = app.config["GRIDS_CITY_BBOX"]  # points outside it are refused
+    assert min_x < city.bounds[0] and min_y < city.bounds[1] and city.bounds[2] < max_x and city.bounds[3] < max_y
+    # About 23,500 km² (the city's published area is 23,529 km²).
+    assert 23_000 < scalar("select ST_Area(boundary::geography) / 1e6 from regions where level = 'city'") < 24_000
+
+
+def test_stored_townships_and_villages_carry_real_codes_and_names(client):
+    divisions = public.divisions()
+    for level in ("township", "village"):
+        stored = client.get(f"/api/v1/regions?level={level}&page_size=1000").get_json()
+        assert len(stored) == COUNTS[f"{level}s"]
+        assert all(divisions[level][item["code"]] == item["name"] for item in stored)
+        assert all(divisions["parent"][item["code"]] == item["parent_code"] for item in stored)
+
+
+def test_at_full_scale_every_township_and_village_is_kept():
+    chosen = seeding.select_divisions(seeding.scaled_counts(1.0))
+    townships = [code for county in chosen["townships"].values() for code, _ in county]
+    villages = [code for township in chosen["villages"].values() for code, _ in township]
+    assert sorted(townships) == sorted(public.divisions()["township"])
+    assert sorted(villages) == sorted(public.divisions()["village"])
+    assert len(townships) == 139 and len(villages) == 1924
+
+
+def test_zones_manage_their_townships_and_equal_their_union(client):
+    for zone in public.ZONES:
+        children = client.get(f"/api/v1/regions?parent={zone.code}000000").get_json()
+        assert children and {c["code"] for c in children} <= {t.ljust(12, "0") for t in zone.townships}
+        assert all(c["parent_code"] == "610902000000" and c["managed_by"] == zone.code + "000000"
+                   for c in children)
+        difference = scalar("""
+            select ST_Area(ST_SymDifference(z.boundary, (select ST_Union(boundary) from regions
+                                                         where managed_by = z.code))) / ST_Area(z.boundary)
+            from regions z where z.code = :code""", code=zone.code + "000000")
+        assert difference < RELATIVE_TOLERANCE
 
 
 # Each check groups children by their parent and compares the union to the parent.
@@ -95,7 +133,9 @@ TILING_SQL = {
         with parent as (select code, boundary from regions),
              children as (select parent_code, ST_Union(boundary) as geom, sum(ST_Area(boundary)) as area,
                                  count(*) as n
-                          from regions where parent_code is not null group by parent_code)
+                          from regions where parent_code is not null
+                            and code not in (select managed_by from regions where managed_by is not null)
+                          group by parent_code)
         select p.code, ST_Area(p.boundary), ST_Area(ST_SymDifference(p.boundary, c.geom)), c.area, c.n
         from parent p join children c on c.parent_code = p.code
     """,
@@ -118,8 +158,9 @@ def test_children_tile_their_parent(table):
            or abs(children_area - area) > RELATIVE_TOLERANCE * area]
     assert bad == []
     if table == "regions":
-        # Every region except villages is a parent: the city, counties and townships.
-        assert len(results) == 1 + COUNTS["counties"] + COUNTS["townships"]
+        # Every region except villages is a parent: the city, counties and townships (the zones are
+        # the union of townships whose parent stays 汉滨区: test_zones_manage_their_townships...).
+        assert len(results) == 1 + COUNTS["counties"] - len(public.ZONES) + COUNTS["townships"]
     else:
         # Every tier-1 and tier-2 cell has children.
         assert len(results) == COUNTS["tier1"] + COUNTS["tier2"]
@@ -185,11 +226,12 @@ def test_grid_household_rollups_equal_direct_counts():
 def test_region_rollups_equal_direct_counts():
     prefix_length = {"city": 4, "county": 6, "township": 9, "village": 12}
     regions = rows("select code, level, households, grids from regions")
+    zones = {zone.code + "000000": [t + "%" for t in zone.townships] for zone in public.ZONES}
     for code, level, households, grids in regions:
-        prefix = code[: prefix_length[level]] + "%"
-        direct = scalar("select count(*) from households where village_code like :p", p=prefix)
+        prefixes = zones.get(code, [code[: prefix_length[level]] + "%"])
+        direct = scalar("select count(*) from households where village_code like any(:p)", p=prefixes)
         assert households == direct, code
-        assert grids == scalar("select count(*) from grids where village_code like :p", p=prefix), code
+        assert grids == scalar("select count(*) from grids where village_code like any(:p)", p=prefixes), code
     city = next(r for r in regions if r.level == "city")
     assert city.households == COUNTS["households"]
     assert city.grids == COUNTS["tier1"] + COUNTS["tier2"] + COUNTS["tier3"]
@@ -197,13 +239,16 @@ def test_region_rollups_equal_direct_counts():
 
 def test_region_rollups_through_the_api(client):
     counties = client.get("/api/v1/regions?level=county&page_size=100").get_json()
+    # The zones' households are 汉滨区's too: the ten statistical counties add up to the city.
+    counties = [c for c in counties if c["code"][:6] not in {zone.code for zone in public.ZONES}]
+    assert len(counties) == 10
     assert sum(c["households"] for c in counties) == COUNTS["households"]
     assert sum(c["grids"] for c in counties) == COUNTS["tier1"] + COUNTS["tier2"] + COUNTS["tier3"]
 
 
 def geometry_keys(territory: seeding.Territory) -> tuple[list, list]:
     """(code, WKB) pairs of a territory's regions and grids, for exact comparison."""
-    regions = [(code, shapely.to_wkb(geometry)) for code, _, _, _, geometry in territory.regions]
+    regions = [(code, shapely.to_wkb(geometry)) for code, _, _, _, geometry, _ in territory.regions]
     grids = [(code, shapely.to_wkb(geometry)) for code, _, _, _, _, geometry in territory.grids]
     return regions, grids
 
@@ -218,7 +263,7 @@ def territory_twice():
 def test_same_seed_gives_identical_territory(territory_twice):
     first, second, _ = territory_twice
     assert geometry_keys(first) == geometry_keys(second)
-    assert [r[:4] for r in first.regions] == [r[:4] for r in second.regions]
+    assert [r[:4] + r[5:] for r in first.regions] == [r[:4] + r[5:] for r in second.regions]
     assert [g[:5] for g in first.grids] == [g[:5] for g in second.grids]
     assert [(c, v, n) for c, v, _, n, _ in first.household_cells] == \
         [(c, v, n) for c, v, _, n, _ in second.household_cells]
@@ -228,20 +273,21 @@ def test_different_seed_gives_different_geometry(territory_twice):
     first, _, other = territory_twice
     first_regions, first_grids = geometry_keys(first)
     other_regions, other_grids = geometry_keys(other)
-    # Counties are Voronoi cells of the fixed real seats (and, at this scale, one township each),
-    # so they do not depend on the seed; villages and cells do (except where a township has one village).
-    county_codes = {code for code, level, *_ in first.regions if level in ("city", "county", "township")}
+    # The city and its ten counties are the real outlines, whatever the seed; the townships and
+    # villages kept at this scale, their shapes and the cells depend on it.
+    county_codes = {code for code, level, *_ in first.regions if level in ("city", "county")} \
+        - {zone.code + "000000" for zone in public.ZONES}
     assert [r for r in first_regions if r[0] in county_codes] == \
         [r for r in other_regions if r[0] in county_codes]
-    first_villages = {wkb for code, wkb in first_regions if code not in county_codes}
-    other_villages = {wkb for code, wkb in other_regions if code not in county_codes}
+    first_villages = {wkb for code, wkb in first_regions if code[9:] != "000"}
+    other_villages = {wkb for code, wkb in other_regions if code[9:] != "000"}
     assert len(first_villages) == len(other_villages) == COUNTS["villages"]
     assert first_villages != other_villages
     assert {wkb for _, wkb in first_grids} != {wkb for _, wkb in other_grids}
 
 
 def test_stored_territory_is_the_built_one(territory_twice):
-    built = {code: geometry for code, _, _, _, geometry in territory_twice[0].regions}
+    built = {code: geometry for code, _, _, _, geometry, _ in territory_twice[0].regions}
     stored = dict(rows("select code, ST_AsBinary(boundary) from regions"))
     assert stored.keys() == built.keys()
     for code, wkb in stored.items():

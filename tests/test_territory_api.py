@@ -9,11 +9,13 @@ from sqlalchemy import text
 
 from core.coords import wgs84_to_bd09, wgs84_to_gcj02
 from core.extensions import db
+from grids import territory_data
 from grids.seed import CITY_CODE, scaled_counts
 from tests.helpers import assert_error, one, pagination
 
-COUNTS = scaled_counts(0.01)  # the scale tests/conftest.py seeds
-REGION_FIELDS = {"code", "name", "level", "parent_code", "households", "grids"}
+COUNTS = scaled_counts(0.02)  # the scale tests/conftest.py seeds
+ZONES = {zone.code for zone in territory_data.ZONES}
+REGION_FIELDS = {"code", "name", "level", "parent_code", "households", "grids", "managed_by"}
 GRID_FIELDS = {"code", "tier", "parent_code", "village_code", "name", "households", "members"}
 
 
@@ -135,7 +137,13 @@ def test_regions_as_geojson_with_f(client):
     shapes = assert_multipolygon_collection(response, json_codes)
     properties = json.loads(response.get_data(as_text=True))["features"][0]["properties"]
     assert set(properties) == REGION_FIELDS
-    assert sum(s.area for s in shapes) == pytest.approx(2.2 * 2.1, rel=1e-6)  # counties tile the city box
+    # The ten statistical counties tile the city's real outline; the zones lie inside 汉滨区.
+    statistical = [s for code, s in zip(json_codes, shapes, strict=True) if code[:6] not in ZONES]
+    city = shape(client.get("/api/v1/regions?level=city&f=geojson").get_json()["features"][0]["geometry"])
+    assert sum(s.area for s in statistical) == pytest.approx(city.area, rel=1e-6)
+    hanbin = shapes[json_codes.index("610902000000")]
+    assert all(hanbin.covers(s.buffer(-1e-9)) for code, s in zip(json_codes, shapes, strict=True)
+               if code[:6] in ZONES)
     assert pagination(response)["total"] == COUNTS["counties"]
 
 
@@ -329,8 +337,8 @@ def test_tier1_grid_by_code(client):
     assert body["tier"] == 1 and body["parent_code"] is None and body["village_code"] == village.code
 
 
-@pytest.mark.parametrize("code", ["610902999999-00-00", "610902001001-99-99", "610902001001",
-                                  "not-a-code", "610902001001-1-1"])
+@pytest.mark.parametrize("code", ["610902999999-00-00", "610902001003-99-99", "610902001003",
+                                  "not-a-code", "610902001003-1-1"])
 def test_unknown_or_malformed_grid_code_is_404(client, code):
     body = assert_error(client.get(f"/api/v1/grids/{code}"), 404)
     assert code in body["message"]

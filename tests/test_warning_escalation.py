@@ -17,7 +17,7 @@ from outreach.warnings.services import create_warnings, escalate, record_event
 from tests.helpers import sql
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
-CELL = "610981001001-01-01"
+CELL = "610981100004-01-01"
 MEET = {"urgent": 30, "high": 120, "medium": 1440, "low": 4320}
 SECOND = timedelta(seconds=1)
 

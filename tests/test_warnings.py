@@ -22,14 +22,14 @@ from tests.helpers import assert_error, auth, make_user, sql
 API = "/api/v1"
 CITY = "610900000000"
 COUNTY = "610981"  # three villages in one township
-TOWNSHIP = "610981001000"
-VILLAGE = "610981001001"
-VILLAGE_2 = "610981001002"
-VILLAGE_3 = "610981001003"
+TOWNSHIP = "610981100000"
+VILLAGE = "610981100004"
+VILLAGE_2 = "610981100005"
+VILLAGE_3 = "610981100006"
 OTHER_COUNTY = "610902"
-CELL = "610981001001-01-01"  # a tier-3 cell of VILLAGE
-TIER2 = "610981001001-01-00"
-TIER1 = "610981001001-00-00"
+CELL = "610981100004-01-01"  # a tier-3 cell of VILLAGE
+TIER2 = "610981100004-01-00"
+TIER1 = "610981100004-00-00"
 LIAISON_KINDS = ("party_member", "village_cadre", "village_secretary")
 WARNING_FIELDS = {"id", "external_ref", "level", "reason", "household_id", "grid_code", "village_code", "phone",
                   "assigned_member_id", "status", "escalation", "deadline", "ack_deadline", "meet_deadline",
@@ -224,7 +224,7 @@ def test_members_of_the_cells_above_when_the_cell_has_nobody(client, police):
 
 
 def test_a_sibling_cells_members_are_never_chosen(client, police):
-    sibling = "610981001001-01-02"
+    sibling = "610981100004-01-02"
     end_assignments(CELL, TIER2, TIER1)
     assign(client, free_members(VILLAGE, 1)[0], sibling, "liaison")
     warning = post_warning(client, police, location=gcj02_point(CELL))
@@ -247,7 +247,7 @@ def test_inactive_members_are_skipped(client, police):
 
 
 def test_by_household_id(client, police):
-    cell = "610981001002-01-03"
+    cell = "610981100005-01-03"
     household = household_of(cell)
     warning = post_warning(client, police, household_id=household)
     assert (warning["household_id"], warning["grid_code"], warning["village_code"]) == (household, cell, VILLAGE_2)
@@ -265,7 +265,7 @@ def test_same_external_ref_again_is_200_with_the_same_warning(client, police):
     assert again == first
     # Even with other content: the first one stands.
     other = post_warning(client, police, 200, external_ref="POL-2026-0001", level="low", reason="loan",
-                         household_id=household_of("610981001002-01-03"))
+                         household_id=household_of("610981100005-01-03"))
     assert (other["id"], other["level"], other["grid_code"]) == (first["id"], "high", CELL)
     assert sql("select count(*) from warnings where external_ref = 'POL-2026-0001'").scalar() == 1
     assert sql("select count(*) from warning_events where warning_id = :i", i=first["id"]).scalar() == 1
@@ -664,7 +664,7 @@ def test_supervisors_list_filters(client, police, field):
     closed = new_warning(client, police, field, level="low")
     post_event(client, field.headers, closed["id"], "met")
     post_event(client, field.headers, closed["id"], "outcome", outcome="dissuaded")
-    elsewhere = post_warning(client, police, household_id=household_of("610981001002-01-03"))
+    elsewhere = post_warning(client, police, household_id=household_of("610981100005-01-03"))
     past = datetime.now(UTC) - timedelta(minutes=1)
     sql_change("update warnings set deadline = :d where id = any(:ids)", d=past, ids=[low["id"], closed["id"]])
 
@@ -687,7 +687,7 @@ def test_supervisors_list_filters(client, police, field):
     assert set(ids(police)) == everything  # police supervise too
     for query in ({"status": "lost"}, {"level": "critical"}, {"region": "6109"}, {"overdue": "perhaps"}):
         assert_error(client.get(f"{API}/warnings", query_string=query), 422)
-    assert_error(client.get(f"{API}/warnings", query_string={"region": "610981001099"}), 404)
+    assert_error(client.get(f"{API}/warnings", query_string={"region": "610981100099"}), 404)
 
 
 def test_supervisors_scope(client, police, field):
@@ -731,7 +731,7 @@ def test_detail_has_events_routed_and_notified_for_urgent(client, police, field)
 
 def test_summary_per_child_region_matches_sql(client, police, field):
     t0 = (datetime.now(UTC) - timedelta(hours=6)).replace(microsecond=0)
-    cell_2 = "610981001002-01-03"
+    cell_2 = "610981100005-01-03"
 
     def make(level: str, household: int, now: datetime = t0) -> int:
         [(warning, _)] = create_warnings([{"external_ref": f"S-{uuid.uuid4().hex[:12]}", "level": level,
@@ -811,6 +811,6 @@ def test_summary_period_and_errors(client):
     assert all(row["warnings"] == 0 and row["median_minutes_to_meet"] is None for row in payload["children"])
     later = (today + timedelta(days=1)).isoformat()
     assert_error(client.get(f"{API}/warnings/summary", query_string={"from": later, "to": today.isoformat()}), 422)
-    assert_error(client.get(f"{API}/warnings/summary", query_string={"region": "610981001099"}), 404)
+    assert_error(client.get(f"{API}/warnings/summary", query_string={"region": "610981100099"}), 404)
     assert_error(client.get(f"{API}/warnings/summary", query_string={"from": "yesterday"}), 422)
     assert isinstance(date.fromisoformat(payload["to"]), date)

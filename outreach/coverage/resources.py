@@ -25,7 +25,7 @@ class Coverage(MethodView):
     def get(self, args):
         """Coverage of every child region (or tier-3 cell) for a local period, lagging first."""
         report = services.coverage_rows(args.get("region") or current_user.scope, args.get("by"),
-                                        args.get("from_"), args.get("to"), args["sort"])
+                                        args.get("from_"), args.get("to"), args["sort"], args["view"])
         if args["f"] == "csv":
             return exports.to_csv(report)
         if args["f"] == "xlsx":

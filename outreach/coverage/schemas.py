@@ -5,7 +5,7 @@ from marshmallow import Schema, fields, validate
 
 from grids.hierarchy import LEVELS
 from grids.schemas import REGION_CODE
-from outreach.coverage.services import SORT_KEYS
+from outreach.coverage.services import SORT_KEYS, VIEWS
 
 
 class CoverageArgs(Schema):
@@ -19,6 +19,10 @@ class CoverageArgs(Schema):
     to = fields.Date(metadata={"description": "local date, inclusive (default: today)"})
     sort = fields.String(load_default="coverage", validate=validate.OneOf(SORT_KEYS),
                          metadata={"description": "default coverage ascending: lagging first"})
+    view = fields.String(load_default="managed", validate=validate.OneOf(VIEWS),
+                         metadata={"description": "managed (default): the two zones as county-level units and "
+                                                  "汉滨区 without their townships; statistical: the ten counties "
+                                                  "of the statistical codes"})
     f = fields.String(load_default="json", validate=validate.OneOf(["json", "csv", "xlsx", "geojson"]),
                       metadata={"description": "json rows, or a download: csv (UTF-8 with BOM), xlsx, geojson"})
 

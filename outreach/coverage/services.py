@@ -49,16 +49,69 @@ def _visited(prefix: str, by: str, start: date, end: date) -> tuple[dict, dict]:
     return cells, queries.visited_between(prefix, by, start, end)
 
 
+VIEWS = ("managed", "statistical")
+ADDITIVE = ("households", "households_visited", "vulnerable", "vulnerable_visited", "app_installed", "grids",
+            "grids_visited", "visits", "flagged_visits")
+
+
 def coverage_rows(region_code: str, by: str | None, start: date | None, end: date | None,
-                  sort: str = "coverage") -> dict[str, Any]:
-    """The coverage rows of every child of a region at level ``by`` for a local period."""
+                  sort: str = "coverage", view: str = "managed") -> dict[str, Any]:
+    """The coverage rows of every child of a region at level ``by`` for a local period.
+
+    Two readings of the county level: ``managed`` (default, as the city runs itself: the
+    zones 高新区 and 恒口示范区 are units of their own, and 汉滨区 without the townships they
+    manage) and ``statistical`` (the ten counties of the statistical codes, 汉滨区 whole).
+    """
     region = territory.get_region(region_code)
     by = by or CHILD_LEVEL.get(region.level)
     if by is None or not is_below(by, region.level):
         raise Invalid(errors={"query": {"by": [f"Must be a level below the region's ({region.level})."]}})
     start, end = default_period(start, end)
-    rows = rows_under(code_prefix(region.code), by, start, end, sort)
-    return {"region": region, "by": by, "from": start, "to": end, "rows": rows}
+    zones = territory.managed_townships()
+    managed = [t for townships in zones.values() for t in townships]
+    if region.code in zones:  # a zone: the rows of the townships it manages
+        rows = [row for township in zones[region.code]
+                for row in rows_under(code_prefix(township), by, start, end, sort)]
+        _sort(rows, sort)
+    elif by == "county":
+        rows = rows_under(code_prefix(region.code), by, start, end, sort)
+        rows = [row for row in rows if row["code"] not in zones]
+        if view == "managed" and zones:
+            rows = _managed_units(code_prefix(region.code), start, end, sort, zones)
+    else:
+        rows = rows_under(code_prefix(region.code), by, start, end, sort)
+        if view == "managed" and managed and region.level == "county":  # 汉滨区 without the zones' townships
+            prefixes = tuple(code_prefix(t) for t in managed)
+            rows = [row for row in rows if not row["code"].startswith(prefixes)]
+    return {"region": region, "by": by, "from": start, "to": end, "rows": rows, "view": view}
+
+
+def _managed_units(prefix: str, start: date, end: date, sort: str, zones: dict[str, list[str]]) -> list[dict]:
+    """County-level rows as the city runs them: each township's figures summed into the unit managing it."""
+    unit_of = {code_prefix(t): zone for zone, townships in zones.items() for t in townships}
+    units: dict[str, dict[str, Any]] = {}
+    names = territory.region_names("county")
+    for row in rows_under(prefix, "township", start, end, sort):
+        unit = unit_of.get(row["code"][:9], row["code"][:6].ljust(12, "0"))
+        total = units.setdefault(unit, {"code": unit, "name": names.get(unit, unit)} | dict.fromkeys(ADDITIVE, 0))
+        for key in ADDITIVE:
+            total[key] += row[key]
+    thresholds = current_app.config["GRIDS_COVERAGE_BANDS"]
+    rows = []
+    for total in units.values():
+        total["coverage"] = _ratio(total["households_visited"], total["households"])
+        total["band"] = band(total["coverage"], thresholds)
+        total["vulnerable_coverage"] = _ratio(total["vulnerable_visited"], total["vulnerable"])
+        total["app_install_rate"] = _ratio(total["app_installed"], total["households"])
+        rows.append(total)
+    _sort(rows, sort)
+    return rows
+
+
+def _sort(rows: list[dict[str, Any]], sort: str) -> None:
+    key_name = sort.lstrip("-")
+    rows.sort(key=lambda r: (r[key_name] is None, r[key_name] if r[key_name] is not None else 0, r["code"]),
+              reverse=sort.startswith("-"))
 
 
 def rows_under(prefix: str, by: str, start: date, end: date, sort: str = "coverage") -> list[dict[str, Any]]:
@@ -85,9 +138,7 @@ def rows_under(prefix: str, by: str, start: date, end: date, sort: str = "covera
             "app_installed": installed.get(key, 0), "app_install_rate": _ratio(installed.get(key, 0), households),
             "grids": cells, "grids_visited": cells_visited, "visits": visits, "flagged_visits": flagged,
         })
-    key_name = sort.lstrip("-")
-    rows.sort(key=lambda r: (r[key_name] is None, r[key_name] if r[key_name] is not None else 0, r["code"]),
-              reverse=sort.startswith("-"))
+    _sort(rows, sort)
     return rows
 
 
