@@ -12,7 +12,7 @@ from grids.assignments.optimiser import CHIEF_KINDS
 from tests.helpers import assert_error, auth, first_village, make_user, member_in, sql, tier3_in
 
 API = "/api/v1"
-COUNTY_A = "610902"  # one village, 利村社区
+COUNTY_A = "610902"  # 汉滨区
 COUNTY_B = "610921"
 TWO_VILLAGES = "610925"  # 610925100001 and 610925100002
 ASSIGNMENT_FIELDS = {"id", "member_id", "grid_code", "role", "village_code", "valid_from", "valid_to", "source",
@@ -199,7 +199,7 @@ def create_or_fail(response) -> dict:
 
 
 def test_tier1_chief_comes_from_the_village(client):
-    village, other_village = TWO_VILLAGES + "001001", TWO_VILLAGES + "001002"
+    village, other_village = TWO_VILLAGES + "100001", TWO_VILLAGES + "100002"
     cell = tier1_cell(village)
     end_chief(client, cell)
     for kind in ("village_secretary", "village_cadre"):
@@ -211,7 +211,7 @@ def test_tier1_chief_comes_from_the_village(client):
 
 
 def test_tier2_chief_may_come_from_another_village_of_the_county(client):
-    village, other_village = TWO_VILLAGES + "001001", TWO_VILLAGES + "001002"
+    village, other_village = TWO_VILLAGES + "100001", TWO_VILLAGES + "100002"
     cell = tier_cells(village, 2)[0]
     end_chief(client, cell)
     member = free_member(other_village, "party_member", cell)
@@ -489,7 +489,7 @@ def test_county_admin_cannot_reach_another_county(client, county_b_admin):
 
 def test_member_lists_only_in_scope_assignments_of_a_village_admin(client):
     """A village admin sees a member of their village, but only the assignments inside the village."""
-    village, other_village = TWO_VILLAGES + "001001", TWO_VILLAGES + "001002"
+    village, other_village = TWO_VILLAGES + "100001", TWO_VILLAGES + "100002"
     member = free_member(village, "grid_worker", max_chiefs=99)
     inside = create(client, member, tier_cells(village, 3)[0], "worker")
     outside = create(client, member, tier_cells(other_village, 3)[0], "worker")
@@ -533,7 +533,7 @@ def test_anonymous_refused(anonymous_client):
 
 def test_capacity_counts_chiefs_outside_the_callers_scope(client, app, monkeypatch):
     """The lead capacity counts the member's chiefs outside the caller's scope (a village admin's)."""
-    village, other_village = TWO_VILLAGES + "001001", TWO_VILLAGES + "001002"
+    village, other_village = TWO_VILLAGES + "100001", TWO_VILLAGES + "100002"
     member = free_member(village, "party_member")
     assert chiefs_held(member) == 0
     monkeypatch.setitem(app.config["GRIDS_LEAD_CAPACITY"], "party_member", 1)
@@ -551,7 +551,7 @@ def test_capacity_counts_chiefs_outside_the_callers_scope(client, app, monkeypat
 
 def test_max_assignments_counts_outside_the_callers_scope(client, app, monkeypatch):
     """GRIDS_MAX_ASSIGNMENTS counts the member's assignments outside the caller's scope."""
-    village, other_village = TWO_VILLAGES + "001001", TWO_VILLAGES + "001002"
+    village, other_village = TWO_VILLAGES + "100001", TWO_VILLAGES + "100002"
     member = free_member(village, "grid_worker", max_chiefs=99)
     held = sql("select count(*) from assignments where member_id = :m and valid_to is null", m=member).scalar()
     monkeypatch.setitem(app.config, "GRIDS_MAX_ASSIGNMENTS", held + 1)
