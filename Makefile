@@ -65,7 +65,7 @@ migrate: $(BIN)/.installed db
 
 seed: migrate
 	$(BIN)/flask seed ankang --if-empty
-	$(BIN)/flask seed certification --if-empty
+	$(BIN)/flask seed history --if-empty
 
 run: translations dashboard fieldapp fonts seed
 	@echo "Dashboard on http://$(HOST):$(PORT)/ — field app on http://$(HOST):$(PORT)/m/ —" \

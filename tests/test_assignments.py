@@ -534,7 +534,7 @@ def test_anonymous_refused(anonymous_client):
 def test_capacity_counts_chiefs_outside_the_callers_scope(client, app, monkeypatch):
     """The lead capacity counts the member's chiefs outside the caller's scope (a village admin's)."""
     village, other_village = TWO_VILLAGES + "100001", TWO_VILLAGES + "100002"
-    member = free_member(village, "party_member")
+    member = free_member(village, "party_member", max_chiefs=0)
     assert chiefs_held(member) == 0
     monkeypatch.setitem(app.config["GRIDS_LEAD_CAPACITY"], "party_member", 1)
     elsewhere = tier_cells(other_village, 3)[0]

@@ -534,3 +534,34 @@ def test_removed_households_drop_out_of_the_coverage(client):
         row = cell_row(client, cell, query)
         assert row["households"] == len(households) - 1
         assert (row["households_visited"], row["coverage"]) == (len(households) - 1, 1.0)
+
+
+# --- the county level read two ways: as the city runs it (management zones) or statistically ---
+
+ADDITIVE = ("households", "households_visited", "vulnerable", "vulnerable_visited", "grids", "grids_visited",
+            "visits", "flagged_visits", "app_installed")
+
+
+def test_zones_are_county_level_units_by_default_and_hanbin_whole_statistically(client):
+    day = today() - timedelta(days=1)
+    for village, n in {"610902004001": 5, "610902107001": 3, "610902001003": 2, "610925100001": 4}.items():
+        visit(households_of(tier3_cells(village)[0], n), local(day), gap=timedelta(minutes=1))
+    managed = by_code(rows_of(client, "by=county"))
+    statistical = by_code(rows_of(client, "by=county&view=statistical"))
+    assert len(managed) == 12 and len(statistical) == 10
+    assert "610971000000" not in statistical and "610972000000" not in statistical
+    assert managed["610971000000"]["name"] == "安康高新技术产业开发区"
+    assert (managed["610971000000"]["households_visited"], managed["610972000000"]["households_visited"],
+            managed["610902000000"]["households_visited"]) == (5, 3, 2)
+    assert statistical["610902000000"]["households_visited"] == 10
+    # 汉滨区 whole is 汉滨区 as run plus the two zones, figure by figure; elsewhere the readings agree.
+    for key in ADDITIVE:
+        assert statistical["610902000000"][key] == sum(managed[c][key] for c in
+                                                       ("610902000000", "610971000000", "610972000000")), key
+    assert managed["610925000000"] == statistical["610925000000"]
+    # A zone's own report is the townships it manages; 汉滨区's, as run, leaves them out.
+    assert [r["code"] for r in rows_of(client, "region=610972000000")] == ["610902107000"]
+    run = {r["code"] for r in rows_of(client, "region=610902000000")}
+    whole = {r["code"] for r in rows_of(client, "region=610902000000&view=statistical")}
+    assert whole - run == {"610902004000", "610902107000"}
+    assert client.get(f"{COVERAGE}?view=both").status_code == 422

@@ -5,8 +5,9 @@ import json
 from dataclasses import dataclass
 
 import pytest
+import shapely
 from shapely import affinity
-from shapely.geometry import box, mapping, shape
+from shapely.geometry import box, mapping
 from sqlalchemy import text
 
 from core.extensions import db
@@ -31,9 +32,9 @@ class Split:
 
 def geometry_of(code: str):
     """The stored boundary of a grid cell as a shapely geometry."""
-    value = db.session.execute(text("select ST_AsGeoJSON(boundary) from grids where code = :c"),
+    value = db.session.execute(text("select ST_AsBinary(boundary) from grids where code = :c"),
                                {"c": code}).scalar()
-    return shape(json.loads(value))
+    return shapely.from_wkb(bytes(value))  # exact (GeoJSON text would round the coordinates)
 
 
 def stored_area(code: str) -> float | None:

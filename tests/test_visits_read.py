@@ -62,8 +62,12 @@ def history(db_session):
     """
     a = lone_chief()
     c = lone_chief(county_not=a.village_code[:6])
-    colleague = sql("select min(id) from members where village_code = :v and id <> :m", v=a.village_code,
-                    m=a.member_id).scalar()
+    # A colleague of the same village holding neither a's cell nor the cells above it.
+    colleague = sql("""select min(m.id) from members m where m.village_code = :v and m.id <> :m and not exists (
+                           select 1 from assignments x where x.member_id = m.id and x.valid_to is null
+                             and x.grid_code in (cast(:g as text), left(cast(:g as text), 15) || '-00',
+                                                 left(cast(:g as text), 12) || '-00-00'))""",
+                    v=a.village_code, m=a.member_id, g=a.code).scalar()
     workers = {
         "a": SimpleNamespace(username="wa", member_id=a.member_id, grid=a.code, village=a.village_code),
         "b": SimpleNamespace(username="wb", member_id=colleague, grid=a.code, village=a.village_code),

@@ -28,18 +28,19 @@ def household_by_id(household_id: int) -> Household | None:
 
 
 def stage_households(copy_lines) -> None:
-    """Load rows (line, lon, lat, address, residents, tags) into a temporary table via COPY."""
+    """Load rows (line, lon, lat, address, residents, tags, external id) into a temporary table via COPY."""
     db.session.execute(text("""
         create temporary table if not exists household_import (
             line integer primary key, lon double precision, lat double precision, address text,
-            residents smallint, tags varchar(20)[],
+            residents smallint, tags varchar(20)[], external_id varchar(64),
             geom geometry(Point, 4326) generated always as (ST_SetSRID(ST_MakePoint(lon, lat), 4326)) stored
         ) on commit drop
     """))
     db.session.execute(text("create index if not exists household_import_geom on household_import using gist (geom)"))
     db.session.execute(text("truncate household_import"))
     cursor = db.session.connection().connection.driver_connection.cursor()
-    with cursor.copy("copy household_import (line, lon, lat, address, residents, tags) from stdin") as copy:
+    with cursor.copy("copy household_import (line, lon, lat, address, residents, tags, external_id) "
+                     "from stdin") as copy:
         for line in copy_lines:
             copy.write_row(line)
     db.session.execute(text("analyze household_import"))
@@ -70,16 +71,38 @@ def staged_placements() -> list[tuple[int, str | None, str | None]]:
     """))]
 
 
-def insert_staged_households(lines: list[int]) -> int:
-    """Insert the staged rows whose line is in ``lines``, in their cells."""
-    result = db.session.execute(text("""
-        insert into households (county_code, grid_code, village_code, location, address, residents, tags)
-        select left(p.village_code, 6), p.grid_code, p.village_code, s.geom, s.address, s.residents, s.tags
+def insert_staged_households(lines: list[int]) -> list[tuple]:
+    """Insert the staged rows whose line is in ``lines``, in their cells; a row whose external id is
+    already a household's in the same village updates that household instead (address, residents, tags,
+    and the point if it stays in the household's cell: a household never changes cells).
+
+    Returns (inserted, county, id, grid code, vulnerable now, vulnerable before) per row written.
+    """
+    before = dict(((row[0], row[1]), row[2]) for row in db.session.execute(text("""
+        select h.village_code, h.external_id, cardinality(h.tags) > 0
+        from household_import s join household_placement p using (line)
+        join households h on h.county_code = left(p.village_code, 6) and h.village_code = p.village_code
+                         and h.external_id = s.external_id
+        where s.line in (select unnest(cast(:lines as integer[]))) and s.external_id is not null
+    """), {"lines": lines}))
+    rows = db.session.execute(text("""
+        insert into households (county_code, grid_code, village_code, location, address, residents, tags,
+                                external_id)
+        select left(p.village_code, 6), p.grid_code, p.village_code, s.geom, s.address, s.residents, s.tags,
+               s.external_id
         from household_import s join household_placement p using (line)
         where s.line in (select unnest(cast(:lines as integer[])))
         order by p.grid_code, s.line
-    """), {"lines": lines})
-    return result.rowcount
+        on conflict (county_code, village_code, external_id) where external_id is not null do update set
+            address = excluded.address, residents = excluded.residents, tags = excluded.tags,
+            location = case when households.grid_code = excluded.grid_code then excluded.location
+                            else households.location end,
+            updated_at = now()
+        returning xmax = 0, county_code, id, grid_code, village_code, external_id, cardinality(tags) > 0
+    """), {"lines": lines}).all()
+    return [(inserted, county, household_id, grid_code, vulnerable,
+             vulnerable if inserted else before[(village_code, external_id)])
+            for inserted, county, household_id, grid_code, village_code, external_id, vulnerable in rows]
 
 
 def place_points(lons: list[float], lats: list[float]) -> list[tuple[str, str] | None]:
@@ -130,6 +153,10 @@ def increment_household_rollups(grid_codes: list[str], counts: list[int], vulner
             union all select rpad(left(village, 9), 12, '0'), sum(n), sum(v) from per_village group by 1
             union all select rpad(left(village, 6), 12, '0'), sum(n), sum(v) from per_village group by 1
             union all select rpad(left(village, 4), 12, '0'), sum(n), sum(v) from per_village group by 1
+            -- a management zone counts the townships it runs
+            union all select t.managed_by, sum(p.n), sum(p.v) from per_village p
+                join regions t on t.code = rpad(left(p.village, 9), 12, '0') and t.managed_by is not null
+                group by 1
         )
         update regions r set households = r.households + x.n, vulnerable_households = r.vulnerable_households + x.v
         from rolled x where r.code = x.code

@@ -20,6 +20,9 @@ class HouseholdSchema(Schema):
     address = Text(validate=validate.Length(max=200), allow_none=True)
     residents = fields.Integer(load_default=1, validate=validate.Range(0, 100))
     tags = fields.List(fields.String(validate=validate.OneOf(HOUSEHOLD_TAGS)), load_default=list)
+    external_id = Text(validate=validate.Length(min=1, max=64), allow_none=True, load_default=None, metadata={
+        "description": "door-plate or household-register key, unique within the village; a CSV import "
+                       "with the same key updates the household"})
     updated_at = fields.DateTime(dump_only=True)
     removed_at = fields.DateTime(dump_only=True, allow_none=True)
 

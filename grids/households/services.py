@@ -22,7 +22,7 @@ from grids.households import queries, signals
 from grids.households.models import HOUSEHOLD_TAGS, Household
 
 REQUIRED_COLUMNS = ("lon", "lat")
-KNOWN_COLUMNS = ("lon", "lat", "crs", "address", "residents", "tags")
+KNOWN_COLUMNS = ("lon", "lat", "crs", "address", "residents", "tags", "external_id")
 MAX_ROWS = 200_000
 TAG_SEPARATORS = re.compile(r"[;|,\s]+")
 
@@ -82,7 +82,7 @@ def create_household(data: dict[str, Any]) -> Household:
     grid_code, village_code = place(point.x, point.y)
     household = Household(county_code=village_code[:6], grid_code=grid_code, village_code=village_code,
                           location=to_db(point), address=data.get("address"), residents=data["residents"],
-                          tags=sorted(set(data["tags"])))
+                          tags=sorted(set(data["tags"])), external_id=data.get("external_id"))
     db.session.add(household)
     db.session.flush()
     queries.increment_household_rollups([grid_code], [1], [1 if household.tags else 0])
@@ -129,6 +129,12 @@ def _parse_row(row: dict[str, str | None]) -> tuple[dict[str, Any] | None, dict[
     elif has_control_characters(address):
         errors["address"] = ["Must not contain control characters."]
     values["address"] = address or None
+    external_id = (row.get("external_id") or "").strip()
+    if len(external_id) > 64:
+        errors["external_id"] = ["At most 64 characters."]
+    elif has_control_characters(external_id):
+        errors["external_id"] = ["Must not contain control characters."]
+    values["external_id"] = external_id or None
     return (None if errors else values), errors
 
 
@@ -188,12 +194,14 @@ def import_csv(content: bytes, partial: bool = False, dry_run: bool = False) -> 
                                  "errors": {"location": ["The point is outside the city."]}})
                 continue
             tags = "{" + ",".join(values["tags"]) + "}"
-            staged.append((line, x, y, values["address"], values["residents"], tags))
+            staged.append((line, x, y, values["address"], values["residents"], tags, values["external_id"]))
 
     accepted_lines: list[int] = []
     cell_counts: dict[str, int] = {}
     vulnerable_counts: dict[str, int] = {}
-    vulnerable_lines = {line: bool(values["tags"]) for line, values in good}
+    external_ids = {line: values["external_id"] for line, values in good}
+    seen_keys: dict[tuple[str, str], int] = {}
+    accepted_cells: list[str] = []
     if staged:
         queries.stage_households(staged)
         queries.place_staged_households()
@@ -204,20 +212,35 @@ def import_csv(content: bytes, partial: bool = False, dry_run: bool = False) -> 
             elif not in_scope(db.session, village_code):
                 rejected.append({"line": line, "reason": "out_of_scope",
                                  "errors": {"location": ["The point is outside your scope."]}})
+            elif external_ids.get(line) and (village_code, external_ids[line]) in seen_keys:
+                rejected.append({"line": line, "reason": "duplicate_external_id", "errors": {"external_id": [
+                    f"Also on line {seen_keys[(village_code, external_ids[line])]} for the same village."]}})
             else:
+                if external_ids.get(line):
+                    seen_keys[(village_code, external_ids[line])] = line
                 accepted_lines.append(line)
-                cell_counts[grid_code] = cell_counts.get(grid_code, 0) + 1
-                if vulnerable_lines.get(line):
-                    vulnerable_counts[grid_code] = vulnerable_counts.get(grid_code, 0) + 1
+                accepted_cells.append(grid_code)
     rejected.sort(key=lambda r: r["line"])
 
     written = 0
     if accepted_lines and not dry_run and (partial or not rejected):
-        written = queries.insert_staged_households(accepted_lines)
-        codes = sorted(cell_counts)
-        queries.increment_household_rollups(codes, [cell_counts[c] for c in codes],
+        changed = queries.insert_staged_households(accepted_lines)
+        written = len(changed)
+        updated = []
+        for inserted, county, household_id, grid_code, vulnerable, was_vulnerable in changed:
+            if inserted:
+                cell_counts[grid_code] = cell_counts.get(grid_code, 0) + 1
+            elif vulnerable != was_vulnerable:
+                updated.append((county, household_id, was_vulnerable))
+            if vulnerable != was_vulnerable or (inserted and vulnerable):
+                vulnerable_counts[grid_code] = vulnerable_counts.get(grid_code, 0) + (1 if vulnerable else -1)
+        for county, household_id, was_vulnerable in updated:  # coverage rollups follow the tags
+            household = db.session.get(Household, (county, household_id))
+            signals.vulnerability_changed.send(household, was_vulnerable=was_vulnerable)
+        codes = sorted(set(cell_counts) | set(vulnerable_counts))
+        queries.increment_household_rollups(codes, [cell_counts.get(c, 0) for c in codes],
                                             [vulnerable_counts.get(c, 0) for c in codes])
-        prefix = _common_prefix([c[:12] for c in codes])
+        prefix = _common_prefix([c[:12] for c in accepted_cells])
         audit.record("household.import", "household", f"csv:{written}", prefix.ljust(12, "0")[:12],
                      {"rows": rows, "written": written, "rejected": len(rejected)})
         db.session.commit()

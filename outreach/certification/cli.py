@@ -1,25 +1,13 @@
 """``flask seed certification``: cases and certifications for the reference city."""
 from __future__ import annotations
 
-from datetime import timedelta
-from decimal import Decimal
-
 import click
-import numpy as np
 from flask.cli import AppGroup
 from rich.console import Console
-from rich.progress import Progress
 from sqlalchemy import text
 
-from core.clock import today
 from core.extensions import db
-from outreach.cases.models import CASE_TYPES, Case
-from outreach.certification import services
-from outreach.certification.models import Certification
-
-# The reference city reports 1,433 of 1,925 villages without a case and over 70 % certified.
-ZERO_CASE_SHARE = 1433 / 1925
-CERTIFIED_SHARE = 0.71
+from outreach.certification.seed import seed_cases_and_certifications
 
 
 def register(seed_cli: AppGroup) -> None:
@@ -35,27 +23,7 @@ def register(seed_cli: AppGroup) -> None:
                 "select exists (select 1 from cases) or exists (select 1 from certifications)")).scalar():
             console.print("cases or certifications already present; not seeding")
             return
-        rng = np.random.default_rng(random_seed)
-        villages = [row[0] for row in db.session.execute(text(
-            "select code from regions where level = 'village' order by code"))]
-        with_cases = rng.random(len(villages)) >= ZERO_CASE_SHARE
-        end = today()
-        cases = certified = 0
-        with Progress(console=console) as bar:
-            task = bar.add_task("villages", total=len(villages))
-            for village, has_cases in zip(villages, with_cases, strict=True):
-                if has_cases:
-                    for _ in range(1 + int(rng.poisson(0.6))):
-                        db.session.add(Case(
-                            county_code=village[:6], village_code=village, type=str(rng.choice(CASE_TYPES)),
-                            occurred_on=end - timedelta(days=int(rng.integers(0, 365))),
-                            loss_yuan=Decimal(int(rng.lognormal(9.5, 1.2))), reported_by="seed"))
-                        cases += 1
-                elif rng.random() < CERTIFIED_SHARE / ZERO_CASE_SHARE:
-                    services.import_certified(village, end - timedelta(days=int(rng.integers(10, 330))))
-                    certified += 1
-                bar.advance(task)
-        db.session.commit()
-        total = db.session.query(Certification).count()
-        console.print(f"{cases:,} cases in {int(with_cases.sum()):,} villages; {certified:,} villages certified "
-                      f"({total / len(villages):.0%})")
+        figures = seed_cases_and_certifications(random_seed)
+        console.print(f"{figures['cases']:,} cases; {figures['case_free']:,} of {figures['villages']:,} villages "
+                      f"without a case; {figures['certified']:,} certified "
+                      f"({figures['certified'] / max(figures['villages'], 1):.0%})")

@@ -1,22 +1,66 @@
 """``flask seed visits`` and ``flask visits partitions``."""
 from __future__ import annotations
 
+import time
 from datetime import UTC, date, datetime
 
 import click
 from flask.cli import AppGroup
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy import text
 
 from core.extensions import db
+from outreach.certification.seed import seed_cases_and_certifications
 from outreach.visits import queries
+from outreach.visits.history import seed_history
 from outreach.visits.seed import seed_visits
+from outreach.warnings.seed import seed_task_forces
 
 visits_cli = AppGroup("visits", help="Visit storage.")
 
 
 def register(seed_cli: AppGroup) -> None:
-    """Add the visit seeder to the ``seed`` group."""
+    """Add the visit seeders to the ``seed`` group."""
+
+    @seed_cli.command("history")
+    @click.option("--days", type=click.IntRange(1, 366), default=90, show_default=True)
+    @click.option("--seed", "random_seed", type=int, default=11, show_default=True)
+    @click.option("--if-empty", is_flag=True, help="Do nothing when visits, cases or task forces exist.")
+    def seed_history_command(days: int, random_seed: int, if_empty: bool) -> None:
+        """The lived-in default: DAYS of visits (in bulk), a year of cases, certifications, task forces."""
+        console = Console(stderr=True)
+        if if_empty and db.session.execute(text(
+                "select exists (select 1 from visit_keys) or exists (select 1 from cases) "
+                "or exists (select 1 from task_forces)")).scalar():
+            console.print("a history is already present; not seeding")
+            return
+        timings: dict[str, float] = {}
+        with Progress(TextColumn("{task.description:<22}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                      TimeElapsedColumn(), console=console) as bar:
+            tasks = {"history days": bar.add_task("visit history (days)", total=days),
+                     "steps": bar.add_task("cases, titles, forces", total=3)}
+            timings.update(seed_history(days, random_seed, lambda phase, n: bar.advance(tasks[phase], n)))
+            bar.advance(tasks["steps"])
+            started = time.perf_counter()
+            figures = seed_cases_and_certifications(random_seed)
+            timings["cases and certifications"] = time.perf_counter() - started
+            bar.advance(tasks["steps"])
+            started = time.perf_counter()
+            forces = seed_task_forces(random_seed)
+            timings["warning task forces"] = time.perf_counter() - started
+            bar.advance(tasks["steps"])
+        visits = db.session.execute(text("select count(*) from visit_keys")).scalar()
+        table = Table("phase", "seconds")
+        for phase, seconds in timings.items():
+            table.add_row(phase, f"{seconds:.1f}")
+        table.add_row("total", f"{sum(timings.values()):.1f}")
+        console.print(table)
+        console.print(f"{visits:,} visits over {days} days; {figures['cases']:,} cases, {figures['case_free']:,} of "
+                      f"{figures['villages']:,} villages without one; {figures['certified']:,} villages certified "
+                      f"({figures['certified'] / max(figures['villages'], 1):.1%}); {forces['task_forces']:,} "
+                      f"task forces with {forces['people']:,} people")
 
     @seed_cli.command("visits")
     @click.option("--days", type=click.IntRange(1, 366), default=30, show_default=True)

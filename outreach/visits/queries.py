@@ -122,17 +122,90 @@ def _copy_line(row: dict[str, Any]) -> str:
             f"{row['hash']}\n")
 
 
+BATCH_TABLE_COLUMNS = """
+    id uuid, key_county text, county_code text, visited_at timestamptz, household_id bigint,
+    grid_code text, village_code text, member_id int, username text, outcome text, lon float8, lat float8,
+    raw_lon float8, raw_lat float8, crs text, accuracy_m float8, mocked boolean, topics varchar(40)[],
+    app_installed boolean, residents_reached int, vulnerable_reached int, notes text, flags varchar(20)[],
+    new_household boolean, vulnerable boolean, hash text
+"""
+
+
+def ensure_batch_table() -> None:
+    """The per-connection temporary table a sync stages its visits in (emptied by every commit)."""
+    db.session.execute(text(f"create temporary table if not exists sync_batch ({BATCH_TABLE_COLUMNS}) "
+                            "on commit delete rows"))
+
+
+def create_history_staging(table: str) -> None:
+    """An unlogged table shaped like ``sync_batch`` (the hash replaced by ``far``: a point likely outside)."""
+    columns = BATCH_TABLE_COLUMNS.replace("hash text", "far boolean")
+    db.session.execute(text(f"drop table if exists {table}"))
+    db.session.execute(text(f"create unlogged table {table} ({columns})"))
+
+
+def store_history(table: str, tolerance_m: float) -> None:
+    """Flag, key and store a bulk history staged in ``table`` (set-based: a few statements in all)."""
+    db.session.execute(text(f"analyze {table}"))
+    # The sync's outside_grid rule, asked only of the points drawn away from their household.
+    db.session.execute(text(f"""
+        update {table} b set flags = b.flags || cast('{{outside_grid}}' as varchar(20)[])
+        from grids g
+        where b.far and g.code = b.grid_code
+          and not ST_Covers(g.boundary, ST_SetSRID(ST_MakePoint(b.lon, b.lat), 4326))
+          and not ST_DWithin(g.boundary::geography, ST_SetSRID(ST_MakePoint(b.lon, b.lat), 4326)::geography,
+                             :tolerance)
+    """), {"tolerance": tolerance_m})
+    db.session.execute(text(f"""
+        insert into visit_keys (county_code, id, content_hash, visited_at, household_id, flags)
+        select key_county, id, md5(b::text), visited_at, household_id, flags from {table} b
+    """))
+    db.session.execute(text(f"""
+        insert into visits (county_code, id, visited_at, household_id, grid_code, village_code, member_id, username,
+                            outcome, location, raw_lon, raw_lat, crs, accuracy_m, mocked, topics, app_installed,
+                            residents_reached, vulnerable_reached, notes, flags, new_household)
+        select county_code, id, visited_at, household_id, grid_code, village_code, member_id, username, outcome,
+               ST_SetSRID(ST_MakePoint(lon, lat), 4326), raw_lon, raw_lat, crs, accuracy_m, mocked, topics,
+               app_installed, residents_reached, vulnerable_reached, notes, flags, new_household
+        from {table} order by visited_at
+    """))
+
+
+def stage_history_for_rollups(table: str) -> None:
+    """Put a stored bulk history into ``sync_batch``, for the sync's own rollup fold."""
+    ensure_batch_table()
+    db.session.execute(text("delete from sync_batch"))
+    db.session.execute(text(f"""
+        insert into sync_batch select id, key_county, county_code, visited_at, household_id, grid_code, village_code,
+               member_id, username, outcome, lon, lat, raw_lon, raw_lat, crs, accuracy_m, mocked, topics,
+               app_installed, residents_reached, vulnerable_reached, notes, flags, new_household, vulnerable, null
+        from {table}
+    """))
+    db.session.execute(text("analyze sync_batch"))
+
+
+def stage_stored_visits(start: datetime, end: datetime) -> None:
+    """Put stored visits of a period into ``sync_batch`` as the sync staged them (for checks of the fold)."""
+    ensure_batch_table()
+    db.session.execute(text("delete from sync_batch"))
+    db.session.execute(text("""
+        insert into sync_batch (id, key_county, county_code, visited_at, household_id, grid_code, village_code,
+                                member_id, username, outcome, lon, lat, raw_lon, raw_lat, crs, accuracy_m, mocked,
+                                topics, app_installed, residents_reached, vulnerable_reached, notes, flags,
+                                new_household, vulnerable)
+        select v.id, v.county_code, v.county_code, v.visited_at, v.household_id, v.grid_code, v.village_code,
+               v.member_id, v.username, v.outcome, ST_X(v.location), ST_Y(v.location), v.raw_lon, v.raw_lat, v.crs,
+               v.accuracy_m, v.mocked, v.topics, v.app_installed, v.residents_reached, v.vulnerable_reached, v.notes,
+               v.flags, v.new_household, cardinality(h.tags) > 0
+        from visits v join households h on h.county_code = v.county_code and h.id = v.household_id
+        where v.visited_at >= :start and v.visited_at < :end
+    """), {"start": start, "end": end})
+    db.session.execute(text("analyze sync_batch"))
+
+
 def stage_batch(rows: list[dict[str, Any]]) -> None:
     """COPY the validated visits of a sync into a temporary table (one round trip)."""
-    db.session.execute(text("""
-        create temporary table if not exists sync_batch (
-            id uuid, key_county text, county_code text, visited_at timestamptz, household_id bigint,
-            grid_code text, village_code text, member_id int, username text, outcome text, lon float8, lat float8,
-            raw_lon float8, raw_lat float8, crs text, accuracy_m float8, mocked boolean, topics varchar(40)[],
-            app_installed boolean, residents_reached int, vulnerable_reached int, notes text, flags varchar(20)[],
-            new_household boolean, vulnerable boolean, hash text
-        ) on commit delete rows
-    """))
+    ensure_batch_table()
     # Created once per connection and emptied by every commit (no catalog churn per
     # request); cleared here too for callers that stage twice before committing.
     db.session.execute(text("delete from sync_batch"))

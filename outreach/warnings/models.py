@@ -17,6 +17,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    ForeignKey,
     Identity,
     Index,
     Integer,
@@ -30,7 +31,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.extensions import Created, db
 from core.scope import Scoped
@@ -124,3 +125,37 @@ class WarningEvent(db.Model):
                         "'reassigned')", name="type"),
         Index("ix_warning_events_warning", "warning_id", "at"),
     )
+
+
+TASK_FORCE_LEVELS = ("city", "county", "township", "village")
+
+
+class TaskForce(Scoped, db.Model):
+    """A warning task force (预警处置专班) of one region: where unanswered warnings escalate."""
+
+    __tablename__ = "task_forces"
+    __scope_column__ = "region_code"
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    region_code: Mapped[str] = mapped_column(String(12), ForeignKey("regions.code"), unique=True)
+    level: Mapped[str] = mapped_column(String(10))
+    name: Mapped[str] = mapped_column(String(100))
+    people: Mapped[list[TaskForcePerson]] = relationship(order_by="TaskForcePerson.id", lazy="selectin")
+
+    __table_args__ = (
+        CheckConstraint("level in ('city', 'county', 'township', 'village')", name="level"),
+        Index("ix_task_forces_level_region", "level", "region_code",
+              postgresql_ops={"region_code": "varchar_pattern_ops"}),
+    )
+
+
+class TaskForcePerson(db.Model):
+    """Someone on a task force; ``member_id`` when they are also an embedded member."""
+
+    __tablename__ = "task_force_people"
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    task_force_id: Mapped[int] = mapped_column(ForeignKey("task_forces.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(50))
+    role: Mapped[str] = mapped_column(String(20))
+    member_id: Mapped[int | None] = mapped_column(Integer)

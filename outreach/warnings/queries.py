@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import Select, select, text
 
 from core.extensions import db
-from outreach.warnings.models import EVENT_TYPES, FundWarning, WarningEvent
+from outreach.warnings.models import EVENT_TYPES, FundWarning, TaskForce, WarningEvent
 
 
 def existing_by_refs(refs: list[str]) -> dict[str, FundWarning]:
@@ -171,3 +171,19 @@ def summary(prefix: str, length: int, level: str, start: datetime, end: datetime
         where r.level = :level and r.code like :like
         group by r.code, r.name order by r.code
     """), {"like": prefix + "%", "length": length, "level": level, "start": start, "end": end}).all()
+
+
+def task_forces_select(prefix: str | None, level: str | None):
+    """Task forces under a code prefix (scoped like every model), by level, ordered by region code."""
+    statement = select(TaskForce).order_by(TaskForce.region_code)
+    if prefix:
+        statement = statement.where(TaskForce.region_code.startswith(prefix, autoescape=True))
+    if level:
+        statement = statement.where(TaskForce.level == level)
+    return statement
+
+
+def task_force_of(region_code: str) -> TaskForce | None:
+    """The task force of one region (whatever the caller's scope: a warning's escalation names it)."""
+    return db.session.scalar(select(TaskForce).where(TaskForce.region_code == region_code)
+                             .execution_options(unscoped=True))

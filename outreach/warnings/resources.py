@@ -18,6 +18,8 @@ from outreach.warnings.schemas import (
     ReassignSchema,
     SummaryArgs,
     SummarySchema,
+    TaskForceQueryArgs,
+    TaskForceSchema,
     WarningDetailSchema,
     WarningEventSchema,
     WarningInSchema,
@@ -77,7 +79,22 @@ class WarningById(MethodView):
         """A warning with its events and escalations."""
         warning = services.get_warning(warning_id, current_user)
         warning.events = queries.events_of(warning.id)
+        warning.task_force = services.escalated_task_force(warning)
         return warning
+
+
+@blp.route("/task-forces")
+class TaskForces(MethodView):
+    """The four-level warning task forces."""
+
+    @roles_allowed(*SUPERVISORS)
+    @blp.arguments(TaskForceQueryArgs, location="query")
+    @blp.response(200, TaskForceSchema(many=True))
+    @blp.paginate(page_size=DEFAULT_PAGE_SIZE, max_page_size=MAX_PAGE_SIZE)
+    def get(self, args, pagination_parameters):
+        """Task forces of a region and below, with their people (escalated warnings go to them)."""
+        statement = services.task_forces(args.get("region"), args.get("level"), current_user)
+        return paginate_select(statement, pagination_parameters)
 
 
 @blp.route("/<id64:warning_id>/events")

@@ -128,10 +128,38 @@ class WarningSchema(Schema):
         return ("member", "township", "county", "city")[warning.escalation_level]
 
 
+class TaskForcePersonSchema(Schema):
+    """Someone on a task force."""
+
+    name = fields.String()
+    role = fields.String()
+    member_id = fields.Integer(allow_none=True)
+
+
+class TaskForceSchema(Schema):
+    """A warning task force and its people."""
+
+    id = fields.Integer()
+    region_code = fields.String()
+    level = fields.String()
+    name = fields.String()
+    people = fields.List(fields.Nested(TaskForcePersonSchema))
+
+
+class TaskForceQueryArgs(Schema):
+    """Filters of the task-force list."""
+
+    region = fields.String(validate=validate.Regexp(REGION_CODE, error="Must be a 12-digit region code."),
+                           metadata={"description": "task forces of this region and below (default: your scope)"})
+    level = fields.String(validate=validate.OneOf(["city", "county", "township", "village"]))
+
+
 class WarningDetailSchema(WarningSchema):
     """A warning with its events and escalations."""
 
     events = fields.List(fields.Nested(EventOutSchema))
+    task_force = fields.Nested(TaskForceSchema, allow_none=True,
+                               metadata={"description": "the task force the warning has escalated to, if any"})
 
 
 class WarningQueryArgs(Schema):
