@@ -12,8 +12,8 @@ from tests.helpers import assert_error, auth, chief_visits, make_user, sql
 API = "/api/v1"
 CITY = "610900000000"
 COUNTY = "610981000000"
-TOWNSHIP = "610981001000"
-V1, V2, V3 = "610981001001", "610981001002", "610981001003"
+TOWNSHIP = "610981100000"
+V1, V2, V3 = "610981100004", "610981100005", "610981100006"
 PEER_TOWNSHIP, PEER_VILLAGE = "610981002000", "610981002001"
 
 
@@ -348,7 +348,7 @@ def test_targets_are_set_for_levels_below_and_inside_the_scope(client):
     headers = user("ts", "township_supervisor", TOWNSHIP)
     body = {"period": f"{THIS_MONTH:%Y-%m}", "metric": "coverage", "value": 0.5}
     assert_error(client.put(f"{API}/targets", json={**body, "region": TOWNSHIP}, headers=headers), 403)
-    assert_error(client.put(f"{API}/targets", json={**body, "region": "610902001001"}, headers=headers), 404)
+    assert_error(client.put(f"{API}/targets", json={**body, "region": "610902001003"}, headers=headers), 404)
     assert_error(client.put(f"{API}/targets", json={**body, "region": V1}, headers=user("va", "village_admin", V1)),
                  403)
     assert client.put(f"{API}/targets", json={**body, "region": CITY}).status_code == 200  # the city admin

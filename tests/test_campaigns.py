@@ -11,9 +11,9 @@ from outreach.campaigns.models import CAMPAIGN_KINDS
 from tests.helpers import assert_error, auth, make_user, member_in, pagination, sql, to_crs
 
 API = "/api/v1"
-TOWNSHIP = "610981001000"
-V1, V2 = "610981001001", "610981001002"
-OTHER_VILLAGE = "610922001001"
+TOWNSHIP = "610981100000"
+V1, V2 = "610981100004", "610981100005"
+OTHER_VILLAGE = "610925100001"
 
 
 def interior(village: str) -> tuple[float, float]:
@@ -99,7 +99,7 @@ def test_list_filters_scope_and_geojson(client):
     assert {c["village_code"] for c in client.get(f"{API}/campaigns?region={TOWNSHIP}").get_json()} == {V1, V2}
     headers = user("ts", "township_supervisor", TOWNSHIP)
     assert {c["village_code"] for c in client.get(f"{API}/campaigns", headers=headers).get_json()} == {V1, V2}
-    assert_error(client.get(f"{API}/campaigns?region=610922000000", headers=headers), 404)
+    assert_error(client.get(f"{API}/campaigns?region=610925000000", headers=headers), 404)
     geojson = client.get(f"{API}/campaigns?f=geojson&region={TOWNSHIP}")
     assert geojson.mimetype == "application/geo+json"
     features = geojson.get_json()["features"]

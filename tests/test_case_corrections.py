@@ -52,9 +52,9 @@ def test_the_same_case_twice_is_one_case(client, user):
 
 
 def test_a_reference_used_outside_the_callers_scope_is_409(client, user):
-    ok(client.post(f"{API}/cases", json=case_body(village_code="610923001001", external_ref="AJ-9"),
+    ok(client.post(f"{API}/cases", json=case_body(village_code="610927100002", external_ref="AJ-9"),
                    headers=user("pol")), 201)
-    make_user("pol-622", "police", "610922000000")  # the county of V, not of the first case
+    make_user("pol-622", "police", "610925000000")  # the county of V, not of the first case
     assert_error(client.post(f"{API}/cases", json=case_body(external_ref="AJ-9"), headers=auth("pol-622")), 409,
                  rule="external_ref")
     assert sql("select count(*) from cases where external_ref = 'AJ-9'").scalar() == 1
@@ -62,12 +62,12 @@ def test_a_reference_used_outside_the_callers_scope_is_409(client, user):
 
 def test_police_void_a_case_it_stays_listed_and_stops_counting(client, user):
     case = record_case(client, user("pol"), V)
-    before = ok(client.get(f"{API}/regions/610922001000/cases/summary"))
+    before = ok(client.get(f"{API}/regions/610925100000/cases/summary"))
     response = void(client, user("pol"), case["id"])
     voided = ok(response)
     assert voided["id"] == case["id"] and voided["voided_by"] == "pol"
     assert voided["void_reason"] == "recorded twice by mistake" and voided["voided_at"] is not None
-    after = ok(client.get(f"{API}/regions/610922001000/cases/summary"))
+    after = ok(client.get(f"{API}/regions/610925100000/cases/summary"))
     assert after["cases"] == before["cases"] - 1
     listed = ok(client.get(f"{API}/cases?region={V}"))
     assert [c["id"] for c in listed] == [case["id"]]  # still in the history
@@ -121,7 +121,7 @@ def test_a_voided_case_lifts_its_suspension_only_through_the_county_reviewer(cli
     assert body["decisions"][-1]["decided_by"] == "rc"
     [entry] = audit_entries("certification.reinstate", done["id"])
     assert entry.details["suspended_by_case"] == case["id"] and entry.actor == "rc"
-    assert ok(client.get(f"{API}/coverage/fraud-free?region=610922000000"))["certified"] == 1
+    assert ok(client.get(f"{API}/coverage/fraud-free?region=610925000000"))["certified"] == 1
     assert_error(client.post(reinstate, json={"comment": "again"}, headers=user("rc")), 409, rule="not_suspended")
 
 
