@@ -715,7 +715,8 @@ def test_supervisors_scope(client, police, field):
 def test_detail_has_events_routed_and_notified_for_urgent(client, police, field):
     warning = new_warning(client, police, field, level="urgent")
     current = detail(client, warning["id"])
-    assert set(current) == WARNING_FIELDS | {"events"}
+    assert set(current) == WARNING_FIELDS | {"events", "task_force"}
+    assert current["task_force"] is None  # still with the member
     events = sorted(current["events"], key=lambda e: e["type"])
     assert [(e["type"], e["escalated_to"], e["by"]) for e in events] == [
         ("notified", "township", "routing"), ("routed", None, "routing")]
