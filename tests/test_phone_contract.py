@@ -213,7 +213,7 @@ GEOJSON_OPERATIONS = [("/api/v1/regions", "collection"), ("/api/v1/regions/{code
 def test_geojson_answers_are_documented_and_conform(client, spec, path, kind):
     content = spec["paths"][path]["get"]["responses"]["200"]["content"]
     assert {"application/json", "application/geo+json"} <= set(content)
-    url = path.replace("{code}", "610981001001" if path.startswith("/api/v1/regions") else "610981001001-01-01")
+    url = path.replace("{code}", "610981100004" if path.startswith("/api/v1/regions") else "610981100004-01-01")
     response = client.get(url, query_string={"f": "geojson", "page_size": 5}
                           if "{" not in path else {"f": "geojson"})
     assert response.status_code == 200 and response.mimetype == "application/geo+json"
@@ -263,12 +263,12 @@ def test_import_errors_are_translated(client):
     rejected = response.get_json()["rejected"]
     assert rejected[0]["errors"] == {"lon": ["不是数字。"]}
     assert rejected[1]["errors"]["tags"][0].startswith("未知标签：weather")
-    feature = {"type": "Feature", "properties": {"code": "610981001001-01-01", "tier": 2, "name": "x"},
+    feature = {"type": "Feature", "properties": {"code": "610981100004-01-01", "tier": 2, "name": "x"},
                "geometry": {"type": "Polygon", "coordinates": [[[108, 32], [108.1, 32], [108.1, 32.1], [108, 32]]]}}
     response = client.post(f"{API}/grids/import", json={"type": "FeatureCollection", "features": [feature]},
                            query_string={"dry_run": "true"}, headers=ZH)
     [rejection] = response.get_json()["rejected"]
-    assert rejection["message"] == "编码 610981001001-01-01 不是 2 级网格的编码"
+    assert rejection["message"] == "编码 610981100004-01-01 不是 2 级网格的编码"
 
 
 def test_a_worker_account_is_needed(client, db_session):
