@@ -121,25 +121,10 @@ def _register_operations(app: Flask) -> None:
 
 
 def _register_cli(app: Flask) -> None:
-    from grids.accounts.cli import users_cli
-    from grids.assignments.cli import assign_cli
-    from grids.cli import grids_cli, seed_cli
+    """Each package names its command groups; outreach's seeders join grids' ``flask seed``."""
+    import grids
+    import outreach
+    from grids.cli import seed_cli
 
-    app.cli.add_command(seed_cli)
-    app.cli.add_command(grids_cli)
-    app.cli.add_command(users_cli)
-    app.cli.add_command(assign_cli)
-    from outreach.visits.cli import register as register_visit_seed
-    from outreach.visits.cli import visits_cli
-
-    register_visit_seed(seed_cli)
-    from outreach.certification.cli import register as register_certification_seed
-
-    register_certification_seed(seed_cli)
-    from outreach.warnings.cli import warnings_cli
-
-    app.cli.add_command(warnings_cli)
-    from outreach.bulletins.cli import bulletins_cli
-
-    app.cli.add_command(bulletins_cli)
-    app.cli.add_command(visits_cli)
+    for group in (*grids.commands(), *outreach.commands(seed_cli)):
+        app.cli.add_command(group)

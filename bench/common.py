@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from app import create_app  # noqa: E402
 from config import LOCAL_DATABASE_URL  # noqa: E402
 from grids.cli import run_seed  # noqa: E402
-from grids.seed import database_is_empty  # noqa: E402
+from grids.queries import database_is_empty  # noqa: E402
 
 BENCH_SEED = 20241
 

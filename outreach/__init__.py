@@ -15,8 +15,23 @@ def blueprints() -> list:
     return [blueprint for package in PACKAGES for blueprint in import_module(package + ".resources").BLUEPRINTS]
 
 
+def commands(seed_cli) -> list:
+    """Outreach's command groups (``warnings``, ``bulletins``, ``visits``); its seeders join grids' ``seed``
+    group."""
+    from outreach.bulletins.cli import bulletins_cli
+    from outreach.certification import cli as certification_cli
+    from outreach.visits import cli as visits_cli
+    from outreach.warnings.cli import warnings_cli
+
+    visits_cli.register(seed_cli)
+    certification_cli.register(seed_cli)
+    return [warnings_cli, bulletins_cli, visits_cli.visits_cli]
+
+
 def connect() -> None:
     """Subscribe outreach to the signals ``grids`` sends (idempotent; called by ``create_app``)."""
     from outreach.coverage import signals as coverage_signals
+    from outreach.visits import signals as visit_signals
 
+    visit_signals.connect()
     coverage_signals.connect()

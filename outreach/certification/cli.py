@@ -9,13 +9,11 @@ import numpy as np
 from flask.cli import AppGroup
 from rich.console import Console
 from rich.progress import Progress
-from sqlalchemy import text
 
 from core.clock import today
 from core.extensions import db
 from outreach.cases.models import CASE_TYPES, Case
-from outreach.certification import services
-from outreach.certification.models import Certification
+from outreach.certification import queries, services
 
 # The reference city reports 1,433 of 1,925 villages without a case and over 70 % certified.
 ZERO_CASE_SHARE = 1433 / 1925
@@ -31,13 +29,11 @@ def register(seed_cli: AppGroup) -> None:
     def seed_certification_command(random_seed: int, if_empty: bool) -> None:
         """Record a year of cases and the certifications granted before this system."""
         console = Console(stderr=True)
-        if if_empty and db.session.execute(text(
-                "select exists (select 1 from cases) or exists (select 1 from certifications)")).scalar():
+        if if_empty and queries.cases_or_certifications_exist():
             console.print("cases or certifications already present; not seeding")
             return
         rng = np.random.default_rng(random_seed)
-        villages = [row[0] for row in db.session.execute(text(
-            "select code from regions where level = 'village' order by code"))]
+        villages = queries.village_codes()
         with_cases = rng.random(len(villages)) >= ZERO_CASE_SHARE
         end = today()
         cases = certified = 0
@@ -56,6 +52,6 @@ def register(seed_cli: AppGroup) -> None:
                     certified += 1
                 bar.advance(task)
         db.session.commit()
-        total = db.session.query(Certification).count()
+        total = queries.certification_count()
         console.print(f"{cases:,} cases in {int(with_cases.sum()):,} villages; {certified:,} villages certified "
                       f"({total / len(villages):.0%})")

@@ -7,16 +7,16 @@ from typing import Any
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select, text
+from sqlalchemy import func
 
 from core.clock import LOCAL, today
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.extensions import db
-from core.scope import UNSCOPED
 from grids import services as territory
 from grids.accounts import audit
 from grids.hierarchy import PREFIX_LENGTH, child_region_level, code_prefix, level_of_code
 from outreach.cases import queries as case_queries
+from outreach.certification import queries
 from outreach.certification.models import (
     OPEN_STATUSES,
     Certification,
@@ -31,7 +31,7 @@ REVIEW_LEVELS = ("township", "county")
 
 def current_criteria() -> CertificationCriteria:
     """The latest criteria version."""
-    criteria = db.session.scalar(select(CertificationCriteria).order_by(CertificationCriteria.version.desc()))
+    criteria = queries.latest_criteria()
     if criteria is None:
         raise NotFound(_l("No certification criteria are defined."))
     return criteria
@@ -80,13 +80,7 @@ def evaluate(village_code: str) -> dict[str, Any]:
     return {"village_code": region.code, "eligible": all(r["passed"] for r in rows),
             "criteria_version": criteria.version, "window_days": criteria.window_days,
             "zero_case_months": criteria.zero_case_months, "criteria": rows,
-            "current": latest_certification(region.code)}
-
-
-def latest_certification(village_code: str) -> Certification | None:
-    """The village's latest application or certification (rejected ones included)."""
-    return db.session.scalar(select(Certification).where(Certification.village_code == village_code)
-                             .order_by(Certification.applied_at.desc(), Certification.id.desc()))
+            "current": queries.latest_certification(region.code)}
 
 
 def get_certification(certification_id: int) -> Certification:
@@ -182,17 +176,9 @@ def reinstate(certification_id: int, comment: str | None, user) -> Certification
     return certification
 
 
-def decisions_of(certification_id: int) -> list[CertificationDecision]:
-    """The decisions on an application, in order."""
-    return list(db.session.scalars(select(CertificationDecision).where(
-        CertificationDecision.certification_id == certification_id).order_by(CertificationDecision.id)))
-
-
 def suspend_for_case(village_code: str, case_id: int) -> int | None:
     """Suspend the village's valid certification because of a new case (caller commits)."""
-    certification = db.session.scalar(select(Certification).where(
-        Certification.village_code == village_code, Certification.status == "certified",
-        Certification.valid_until >= today()).with_for_update().execution_options(**UNSCOPED))
+    certification = queries.valid_certification_locked(village_code, today())
     if certification is None:
         return None
     certification.status = "suspended"
@@ -203,17 +189,8 @@ def suspend_for_case(village_code: str, case_id: int) -> int | None:
 
 
 def certifications_select(prefix: str | None, status: str | None):
-    """Certifications by region and (displayed) status, newest first."""
-    statement = select(Certification).order_by(Certification.applied_at.desc(), Certification.id.desc())
-    if prefix:
-        statement = statement.where(Certification.village_code.startswith(prefix, autoescape=True))
-    if status == "expired":
-        statement = statement.where(Certification.status == "certified", Certification.valid_until < today())
-    elif status == "certified":
-        statement = statement.where(Certification.status == "certified", Certification.valid_until >= today())
-    elif status:
-        statement = statement.where(Certification.status == status)
-    return statement
+    """Certifications by region and status as displayed today, newest first."""
+    return queries.certifications_select(prefix, status, today())
 
 
 def fraud_free_share(region_code: str) -> dict[str, Any]:
@@ -222,17 +199,7 @@ def fraud_free_share(region_code: str) -> dict[str, Any]:
     prefix = code_prefix(region.code)
     level = child_region_level(region.level) or "village"  # a village reports on itself
     length = PREFIX_LENGTH[level]
-    rows = db.session.execute(text("""
-        with villages as (
-            select r.code, exists (select 1 from certifications c where c.village_code = r.code
-                                   and c.status = 'certified' and c.valid_until >= :today) as certified
-            from regions r where r.level = 'village' and r.code like :like
-        )
-        select p.code, p.name, count(v.code), count(v.code) filter (where v.certified)
-        from regions p left join villages v on left(v.code, :length) = left(p.code, :length)
-        where p.level = :level and p.code like :like
-        group by p.code, p.name order by p.code
-    """), {"like": prefix + "%", "length": length, "level": level, "today": today()}).all()
+    rows = queries.fraud_free_rows(prefix, length, level, today())
     children = [{"code": code, "name": name, "villages": int(total), "certified": int(certified),
                  "share": round(certified / total, 4) if total else None} for code, name, total, certified in rows]
     total = sum(c["villages"] for c in children)

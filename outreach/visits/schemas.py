@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from core.coords import CRS_CHOICES
 from core.fields import Documented, Text
 from core.geometry import LocatedPointField
 from grids.households.models import HOUSEHOLD_TAGS
@@ -11,7 +12,7 @@ from outreach.visits.models import FLAGS, OUTCOMES, TOPICS
 
 MAX_BATCH = 500
 SYNC_STATUSES = ("created", "duplicate", "conflict", "rejected")
-CRS = ("wgs84", "cgcs2000", "gcj02", "bd09")
+CRS = CRS_CHOICES
 
 
 class VisitLocationSchema(Schema):

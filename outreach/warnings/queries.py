@@ -171,3 +171,14 @@ def summary(prefix: str, length: int, level: str, start: datetime, end: datetime
         where r.level = :level and r.code like :like
         group by r.code, r.name order by r.code
     """), {"like": prefix + "%", "length": length, "level": level, "start": start, "end": end}).all()
+
+
+def member_county(member_id: int) -> str:
+    """The county code of a member (the key of the visits they store)."""
+    return db.session.execute(text("select county_code from members where id = :m"), {"m": member_id}).scalar()
+
+
+def household_point(household_id: int) -> tuple[float, float]:
+    """(lon, lat) of a household, WGS84."""
+    return tuple(db.session.execute(text("select ST_X(location), ST_Y(location) from households where id = :h"),
+                                    {"h": household_id}).one())

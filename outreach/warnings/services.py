@@ -225,10 +225,8 @@ def _count_as_visit(warning: FundWarning, at: datetime, user, event_id: uuid.UUI
     """A meeting at the door is a completed visit of the household (through the visit service)."""
     if warning.household_id is None or user.member_id is None:
         return
-    member = db.session.execute(db.text("select county_code from members where id = :m"),
-                                {"m": user.member_id}).scalar()
-    point = db.session.execute(db.text("select ST_X(location), ST_Y(location) from households where id = :h"),
-                               {"h": warning.household_id}).one()
+    member = queries.member_county(user.member_id)
+    point = queries.household_point(warning.household_id)
     topic = warning.reason if warning.reason in ("investment", "order_brushing", "loan", "gaming", "romance") \
         else "other"
     # One visit per meeting (a revisit meets again), stable for retries of the same event.
