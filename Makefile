@@ -71,11 +71,11 @@ run: translations dashboard fieldapp fonts seed
 	@echo "Dashboard on http://$(HOST):$(PORT)/ — field app on http://$(HOST):$(PORT)/m/ —" \
 	      "API on http://$(HOST):$(PORT)/api/v1 (docs at /api/v1/docs)," \
 	      "OGC API – Features on http://$(HOST):$(PORT)/ogc"
-	$(BIN)/gunicorn --workers $(WORKERS) --bind $(HOST):$(PORT) --access-logfile - 'app:create_app()'
+	$(BIN)/gunicorn --workers $(WORKERS) --bind $(HOST):$(PORT) 'app:create_app()'
 
 # Serve without migrating or seeding (production-style; the database must be ready).
 serve: translations dashboard fieldapp fonts
-	$(BIN)/gunicorn --workers $(WORKERS) --bind $(HOST):$(PORT) --access-logfile - 'app:create_app()'
+	$(BIN)/gunicorn --workers $(WORKERS) --bind $(HOST):$(PORT) 'app:create_app()'
 
 test: translations dashboard fieldapp test-tools db
 	$(BIN)/pytest $(PYTEST_ARGS)

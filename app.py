@@ -121,10 +121,12 @@ def _register_operations(app: Flask) -> None:
 
 
 def _register_cli(app: Flask) -> None:
+    from core.cli import keys_cli
     from grids.accounts.cli import users_cli
     from grids.assignments.cli import assign_cli
     from grids.cli import grids_cli, seed_cli
 
+    app.cli.add_command(keys_cli)
     app.cli.add_command(seed_cli)
     app.cli.add_command(grids_cli)
     app.cli.add_command(users_cli)

@@ -8,6 +8,8 @@ import json
 import os
 from typing import Any
 
+from core.keys import PHONE_KEYS_FILE, SECRET_KEY_FILE, development_key_file
+
 LOCAL_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:{port}/grids"
 
 # The reference deployment: Ankang, Shaanxi.  The bounding box is the one the
@@ -16,6 +18,7 @@ CITY_CODE = "610900000000"
 CITY_BBOX = (108.0, 31.7, 110.2, 33.8)
 DEFAULT_WARNING_DEADLINES = {"urgent": {"ack": 5, "meet": 30}, "high": {"meet": 120}, "medium": {"meet": 1440},
                              "low": {"meet": 4320}}
+MIN_SECRET_LENGTH = 32
 DEFAULT_LEAD_CAPACITY = {"village_secretary": 2, "village_cadre": 3, "township_cadre": 3, "party_member": 3,
                          "grid_worker": 6}
 
@@ -36,6 +39,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "SQLALCHEMY_DATABASE_URI": env.get("DATABASE_URL") or LOCAL_DATABASE_URL.format(port=port),
         "SQLALCHEMY_ENGINE_OPTIONS": {
             "pool_pre_ping": True,
+            # Errors (and so logged tracebacks) never carry bound values: names, phones, usernames.
+            "hide_parameters": True,
             "pool_size": int(env.get("GRIDS_DB_POOL_SIZE", "5")),
             # Fail fast (and answer 503) rather than hang when the database is down.
             "connect_args": {
@@ -52,7 +57,9 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "GRIDS_CITY_BBOX": CITY_BBOX,
         "GRIDS_ADMIN_PASSWORD": env.get("GRIDS_ADMIN_PASSWORD"),
         "GRIDS_SEED_SCALE": float(env.get("GRIDS_SEED_SCALE", "1.0")),
+        # Comma-separated: the first encrypts and hashes, all decrypt (rotation).
         "GRIDS_PHONE_KEY": env.get("GRIDS_PHONE_KEY"),
+        "GRIDS_PHONE_KEY_FILE": None,
         "GRIDS_ACCESS_TOKEN_SECONDS": int(env.get("GRIDS_ACCESS_TOKEN_SECONDS", "900")),
         "GRIDS_REFRESH_TOKEN_SECONDS": int(env.get("GRIDS_REFRESH_TOKEN_SECONDS", str(7 * 24 * 3600))),
         "GRIDS_LOGIN_RATE_LIMIT": env.get("GRIDS_LOGIN_RATE_LIMIT", "10 per minute"),
@@ -98,9 +105,16 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     if overrides:
         config.update(overrides)
     if config["GRIDS_ENV"] != "development" and not config["TESTING"]:
-        missing = [name for name in ("SECRET_KEY", "GRIDS_ADMIN_PASSWORD") if not config.get(name)]
+        missing = [name for name in ("SECRET_KEY", "GRIDS_PHONE_KEY", "GRIDS_ADMIN_PASSWORD")
+                   if not config.get(name)]
         if missing:
-            raise RuntimeError(f"{' and '.join(missing)} must be set when GRIDS_ENV={config['GRIDS_ENV']}")
+            raise RuntimeError(f"{', '.join(missing)} must be set when GRIDS_ENV={config['GRIDS_ENV']}")
+        if len(config["SECRET_KEY"]) < MIN_SECRET_LENGTH:
+            raise RuntimeError(f"SECRET_KEY must be at least {MIN_SECRET_LENGTH} characters")
+        return config
+    # Development and tests: keys generated once under var/keys (mode 600) and reused.
     if not config["SECRET_KEY"]:
-        config["SECRET_KEY"] = "development-only-secret-key-change-me-0123456789"
+        config["SECRET_KEY"] = development_key_file(SECRET_KEY_FILE).read_text().strip()
+    if not config["GRIDS_PHONE_KEY"] and not config["GRIDS_PHONE_KEY_FILE"]:
+        config["GRIDS_PHONE_KEY_FILE"] = str(development_key_file(PHONE_KEYS_FILE))
     return config

@@ -1,8 +1,10 @@
 """Metrics (Prometheus), structured JSON logs with a request id, and the sync outcome counter.
 
-Logs never carry request bodies, query strings or headers: only the method, the
+Logs never carry request bodies, query strings, paths or headers: only the method, the
 route (the URL rule, with placeholders), the status, the duration and the request
-id, so names, phone numbers and tokens cannot reach them.
+id, so usernames, names, phone numbers and tokens cannot reach them.  This is the only
+access log: gunicorn's own (which writes the request line and the Basic username) is
+left off in ``make run``/``make serve``.
 """
 from __future__ import annotations
 
@@ -61,9 +63,10 @@ def configure_logging(app: Flask) -> None:
     def _finish(response):
         response.headers[REQUEST_ID_HEADER] = g.get("request_id", "")
         rule = request.url_rule.rule if request.url_rule else "unmatched"
-        access.info("request", extra={"method": request.method, "route": rule, "status": response.status_code,
-                                      "ms": round((time.perf_counter() - g.get("started", time.perf_counter()))
-                                                  * 1000, 1)})
+        ms = round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 1)
+        # The URL rule, never the path or query string: paths carry usernames, query strings anything.
+        access.info("%s %s %s %.1f ms", request.method, rule, response.status_code, ms,
+                    extra={"method": request.method, "route": rule, "status": response.status_code, "ms": ms})
         return response
 
 

@@ -105,7 +105,7 @@ def live_server(app, tmp_path_factory):
     with open(log, "wb") as output:
         process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--workers", "2", "--threads", "4", "--bind", f"127.0.0.1:{port}",
-             "--access-logfile", "-", "app:create_app()"],
+             "app:create_app()"],
             cwd=root, env=env, stdout=output, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:

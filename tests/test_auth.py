@@ -165,9 +165,11 @@ def test_production_refuses_to_start_without_secrets(monkeypatch):
     monkeypatch.delenv("SECRET_KEY", raising=False)
     monkeypatch.delenv("GRIDS_ADMIN_PASSWORD", raising=False)
     monkeypatch.delenv("GRIDS_TESTING", raising=False)
-    with pytest.raises(RuntimeError, match="SECRET_KEY and GRIDS_ADMIN_PASSWORD"):
+    monkeypatch.delenv("GRIDS_PHONE_KEY", raising=False)
+    with pytest.raises(RuntimeError, match="SECRET_KEY, GRIDS_PHONE_KEY, GRIDS_ADMIN_PASSWORD"):
         load_config()
     monkeypatch.setenv("SECRET_KEY", "x" * 40)
+    monkeypatch.setenv("GRIDS_PHONE_KEY", "p" * 40)
     monkeypatch.setenv("GRIDS_ADMIN_PASSWORD", "y" * 12)
     assert load_config()["GRIDS_ENV"] == "production"
 

@@ -110,3 +110,35 @@ def test_oversized_body_is_413(client, app, monkeypatch):
     response = client.post("/api/v1/households/import", data="lon,lat\n" + "109.0,32.7\n" * 200,
                            headers={"Content-Type": "text/csv"})
     assert response.status_code == 413 and response.get_json()["code"] == 413
+
+
+def test_the_log_of_a_live_gunicorn_holds_no_query_string_username_or_token(live_server):
+    """Every line a served process writes (gunicorn's and the app's), after requests carrying secrets in
+    the query string, the path, HTTP Basic and a Bearer token."""
+    import base64
+    import urllib.error
+    import urllib.request
+
+    marker = "qsmarker" + uuid.uuid4().hex[:8]
+    basic_user = "basicuser" + uuid.uuid4().hex[:8]
+    token = "tok" + uuid.uuid4().hex
+
+    def get(path, headers):
+        try:
+            with urllib.request.urlopen(urllib.request.Request(live_server.url + path, headers=headers), timeout=10):
+                pass
+        except urllib.error.HTTPError:
+            pass
+
+    credentials = base64.b64encode(f"{basic_user}:wrong-password".encode()).decode()
+    get(f"/api/v1/regions?level=county&name={marker}", {"Authorization": f"Bearer {token}"})
+    get(f"/ogc/collections?f={marker}", {"Authorization": f"Basic {credentials}"})
+    get(f"/api/v1/users/{basic_user}?x={marker}", {})
+    get(f"/?next={marker}", {})
+    import time
+
+    time.sleep(1.0)  # let the workers flush their lines
+    logged = live_server.log.read_text(encoding="utf-8", errors="replace")
+    assert "/api/v1/regions" in logged  # the access lines are there, by route
+    for secret in (marker, basic_user, token, "?"):
+        assert secret not in logged, secret
