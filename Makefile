@@ -9,7 +9,7 @@ WORKERS ?= 2
 export FLASK_APP := app:create_app
 
 .PHONY: run test fuzz crash load serve db db-stop migrate seed translations lint bench-seed clean-db dashboard \
-	fieldapp test-tools fonts bench-field-app
+	fieldapp test-tools fonts bench-field-app backup restore
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -95,6 +95,15 @@ load: translations db
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
+
+# A logical backup of the database (pg_dump, custom format) into var/backups; the file's path is printed.
+backup: $(BIN)/.installed db
+	$(BIN)/python scripts/backup.py backup
+
+# Drop the database and load a backup into it: make restore FILE=var/backups/grids-….dump
+restore: $(BIN)/.installed db
+	@test -n "$(FILE)" || { echo "usage: make restore FILE=var/backups/<name>.dump"; exit 2; }
+	$(BIN)/python scripts/backup.py restore "$(FILE)"
 
 bench-seed: translations db
 	$(BIN)/python bench/seed.py

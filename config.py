@@ -8,7 +8,7 @@ import json
 import os
 from typing import Any
 
-from core.keys import PHONE_KEYS_FILE, SECRET_KEY_FILE, development_key_file
+from core.keys import PHONE_KEYS_FILE, ROOT, SECRET_KEY_FILE, development_key_file
 
 LOCAL_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:{port}/grids"
 
@@ -81,6 +81,10 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "GRIDS_LOW_ACCURACY_M": float(env.get("GRIDS_LOW_ACCURACY_M", "100")),
         # Coverage below the first share is red, below the second amber, else green.
         "GRIDS_COVERAGE_BANDS": tuple(float(x) for x in env.get("GRIDS_COVERAGE_BANDS", "0.6,0.9").split(",")),
+        # Visit partitions older than this many months are archived (flask visits archive).
+        "GRIDS_VISIT_RETENTION_MONTHS": int(env.get("GRIDS_VISIT_RETENTION_MONTHS", "24")),
+        "GRIDS_ARCHIVE_DIR": env.get("GRIDS_ARCHIVE_DIR") or str(ROOT / "var" / "archive"),
+        "GRIDS_BACKUP_DIR": env.get("GRIDS_BACKUP_DIR") or str(ROOT / "var" / "backups"),
         "GRIDS_CERTIFICATION_VALID_DAYS": int(env.get("GRIDS_CERTIFICATION_VALID_DAYS", "365")),
         # Fund warnings: minutes to acknowledge (urgent) and to meet the resident, per level;
         # each escalation step gets the level's meeting window again.
