@@ -109,7 +109,7 @@ def live_server(app, tmp_path_factory):
             cwd=root, env=env, stdout=output, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 180  # a loaded 2-core machine boots workers slowly
         while True:
             try:
                 with urllib.request.urlopen(base + "/api/v1/health", timeout=2) as response:
