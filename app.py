@@ -52,6 +52,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from grids.accounts import auth
 
     auth.configure(app)
+    from core.input import install_input_checks
+
+    install_input_checks(app)
     api = GridsApi(app, spec_kwargs={"info": {"description": "Anti-fraud grid outreach backend"}})
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
     api.spec.options["security"] = [{"bearer": []}]
