@@ -115,7 +115,8 @@ def test_users_are_created_inside_the_scope_with_a_lower_role(client):
         "username": "county_three", "password": PASSWORD, "role": "county_admin", "scope": COUNTY})
     assert same_rank.status_code == 403
     outside = client.post("/api/v1/users", headers=county, json={
-        "username": "elsewhere", "password": PASSWORD, "role": "police", "scope": OTHER_COUNTY})
+        "username": "elsewhere", "password": PASSWORD, "role": "township_supervisor",
+        "scope": OTHER_COUNTY[:6] + "001000"})
     assert outside.status_code == 422
     assert "scope" in outside.get_json()["errors"]["json"]
     wrong_level = client.post("/api/v1/users", headers=county, json={
@@ -179,3 +180,21 @@ def test_passwords_are_stored_as_argon2_hashes(client):
                                        "scope": COUNTY})
     stored = db.session.execute(text("select password_hash from users where username = 'hashed'")).scalar()
     assert stored.startswith("$argon2id$") and PASSWORD not in stored
+
+
+@pytest.mark.parametrize("creator_role,creator_scope", [("county_admin", COUNTY),
+                                                       ("township_supervisor", COUNTY[:6] + "001000")])
+@pytest.mark.parametrize("role", ["reviewer", "police"])
+def test_only_the_city_admin_creates_reviewer_and_police_accounts(client, creator_role, creator_scope, role):
+    make_user("creator", creator_role, creator_scope)
+    scope = COUNTY[:6] + "001000"
+    refused = client.post("/api/v1/users", headers=auth("creator"), json={
+        "username": "independent", "password": PASSWORD, "role": role, "scope": scope})
+    assert refused.status_code == 403 and refused.get_json()["rule"] == "independent_role"
+    assert db.session.execute(text("select count(*) from users where username = 'independent'")).scalar() == 0
+    created = client.post("/api/v1/users", json={"username": "independent", "password": PASSWORD, "role": role,
+                                                 "scope": scope})
+    assert created.status_code == 201
+    # Nor may they reset or deactivate one (that would be taking it over).
+    assert client.patch("/api/v1/users/independent", headers=auth("creator"),
+                        json={"password": "taken-over-password"}).status_code in (403, 404)

@@ -16,7 +16,7 @@ from core.scope import in_scope, set_scope
 from grids import queries as territory
 from grids.accounts import audit, queries
 from grids.accounts.models import User
-from grids.accounts.roles import ADMINS, RANK, ROLE_LEVELS
+from grids.accounts.roles import ADMINS, INDEPENDENT_ROLES, INDEPENDENT_ROLES_MANAGED_BY, RANK, ROLE_LEVELS
 from grids.members.models import Member
 
 _hasher = PasswordHasher()
@@ -81,6 +81,9 @@ def load_token_user(username: str, token_version: int | None) -> User | None:
 def _check_can_manage(actor: User, role: str) -> None:
     if actor.role not in ADMINS or RANK[role] >= RANK[actor.role]:
         raise Forbidden(_l("You may only manage users with a role below your own."))
+    if role in INDEPENDENT_ROLES and actor.role != INDEPENDENT_ROLES_MANAGED_BY:
+        raise Forbidden(_l("Only the city administrator manages reviewer and police accounts."),
+                        rule="independent_role")
 
 
 def create_user(actor: User | None, data: dict[str, Any]) -> User:
