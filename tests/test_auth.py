@@ -198,3 +198,51 @@ def test_only_the_city_admin_creates_reviewer_and_police_accounts(client, creato
     # Nor may they reset or deactivate one (that would be taking it over).
     assert client.patch("/api/v1/users/independent", headers=auth("creator"),
                         json={"password": "taken-over-password"}).status_code in (403, 404)
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_logout_revokes_the_refresh_token_and_its_access_tokens(anonymous_client):
+    session = login(anonymous_client, "admin", ADMIN_PASSWORD).get_json()
+    other = login(anonymous_client, "admin", ADMIN_PASSWORD).get_json()
+    refreshed = anonymous_client.post("/api/v1/auth/refresh", headers=_bearer(session["refresh_token"])).get_json()
+    # An access token is not accepted for sign-out: it needs the refresh token.
+    assert anonymous_client.post("/api/v1/auth/logout", headers=_bearer(session["access_token"])).status_code == 401
+    response = anonymous_client.post("/api/v1/auth/logout", headers=_bearer(session["refresh_token"]))
+    assert response.status_code == 204
+    assert anonymous_client.post("/api/v1/auth/refresh", headers=_bearer(session["refresh_token"])).status_code == 401
+    for token in (session["access_token"], refreshed["access_token"]):
+        assert anonymous_client.get("/api/v1/me", headers=_bearer(token)).status_code == 401
+    # Another session of the same account goes on.
+    assert anonymous_client.get("/api/v1/me", headers=_bearer(other["access_token"])).status_code == 200
+    assert anonymous_client.post("/api/v1/auth/refresh", headers=_bearer(other["refresh_token"])).status_code == 200
+    assert anonymous_client.post("/api/v1/auth/logout", headers=_bearer(session["refresh_token"])).status_code == 401
+
+
+def test_changing_ones_password_needs_the_old_one_and_ends_the_other_sessions(client, anonymous_client):
+    make_user("changer", "police", COUNTY)
+    here = login(anonymous_client, "changer", PASSWORD).get_json()
+    elsewhere = login(anonymous_client, "changer", PASSWORD).get_json()
+    wrong = anonymous_client.post("/api/v1/me/password", headers=_bearer(here["access_token"]),
+                                  json={"old_password": "not-the-password", "new_password": "brand-new-password"})
+    assert wrong.status_code == 422 and "old_password" in wrong.get_json()["errors"]["json"]
+    short = anonymous_client.post("/api/v1/me/password", headers=_bearer(here["access_token"]),
+                                  json={"old_password": PASSWORD, "new_password": "short"})
+    assert short.status_code == 422 and "new_password" in short.get_json()["errors"]["json"]
+    changed = anonymous_client.post("/api/v1/me/password", headers=_bearer(here["access_token"]),
+                                    json={"old_password": PASSWORD, "new_password": "brand-new-password"})
+    assert changed.status_code == 204
+    # This session goes on (and can refresh); the other one has ended.
+    assert anonymous_client.get("/api/v1/me", headers=_bearer(here["access_token"])).status_code == 200
+    renewed = anonymous_client.post("/api/v1/auth/refresh", headers=_bearer(here["refresh_token"]))
+    assert renewed.status_code == 200
+    assert anonymous_client.get("/api/v1/me", headers=_bearer(renewed.get_json()["access_token"])).status_code == 200
+    assert anonymous_client.get("/api/v1/me", headers=_bearer(elsewhere["access_token"])).status_code == 401
+    assert anonymous_client.post("/api/v1/auth/refresh",
+                                 headers=_bearer(elsewhere["refresh_token"])).status_code == 401
+    assert login(anonymous_client, "changer", PASSWORD).status_code == 401
+    assert login(anonymous_client, "changer", "brand-new-password").status_code == 200
+    actions = [e["action"] for e in client.get("/api/v1/audit?page_size=1000").get_json()]
+    assert "user.password_change" in actions

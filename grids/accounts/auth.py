@@ -30,7 +30,7 @@ from grids.accounts.models import User
 from grids.hierarchy import code_prefix
 
 PUBLIC_ENDPOINTS = {
-    "health", "auth.Token", "auth.Refresh", "swagger_ui_static",
+    "health", "auth.Token", "auth.Refresh", "auth.Logout", "swagger_ui_static",
     "api-docs.openapi_json", "api-docs.openapi_swagger_ui", "api-docs.openapi_redoc",
 }
 OGC_PREFIX = "/ogc"
@@ -65,7 +65,7 @@ def configure(app: Flask) -> None:
 
     @jwt.user_lookup_loader
     def _load_user(_header, payload):
-        return services.load_token_user(payload["sub"], payload.get("ver"))
+        return services.load_token_user(payload["sub"], payload.get("ver"), payload.get("sid"))
 
     def _unauthorized(message):
         return _unauthorized_response(message)

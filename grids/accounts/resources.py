@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import current_app, request
 from flask.views import MethodView
-from flask_jwt_extended import current_user, jwt_required
+from flask_jwt_extended import current_user, get_jwt, jwt_required
 from flask_smorest import Blueprint
 
 from core.extensions import limiter
@@ -14,6 +14,7 @@ from grids.accounts.schemas import (
     AuditEntrySchema,
     AuditQueryArgs,
     LoginSchema,
+    PasswordChangeSchema,
     TokenSchema,
     TokenUserSchema,
     UserQueryArgs,
@@ -60,7 +61,18 @@ class Refresh(MethodView):
     @auth_blp.response(200, TokenSchema)
     def post(self):
         """Exchange a refresh token (as Bearer) for a new access token."""
-        return services.tokens_for(current_user, with_refresh=False)
+        return services.tokens_for(current_user, with_refresh=False, session=get_jwt().get("sid"))
+
+
+@auth_blp.route("/logout")
+class Logout(MethodView):
+    """Sign-out."""
+
+    @jwt_required(refresh=True)
+    @auth_blp.response(204)
+    def post(self):
+        """Sign out: the refresh token (as Bearer) and the access tokens issued from it stop working."""
+        services.logout(current_user, get_jwt())
 
 
 @me_blp.route("")
@@ -71,6 +83,17 @@ class Me(MethodView):
     def get(self):
         """The signed-in user, with the member id of a grid worker."""
         return current_user
+
+
+@me_blp.route("/password")
+class MyPassword(MethodView):
+    """One's own password."""
+
+    @me_blp.arguments(PasswordChangeSchema)
+    @me_blp.response(204)
+    def post(self, data):
+        """Change your password (the old one is required); your other sessions end."""
+        services.change_password(current_user, get_jwt(), data["old_password"], data["new_password"])
 
 
 @users_blp.route("")
