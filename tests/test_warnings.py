@@ -814,3 +814,19 @@ def test_summary_period_and_errors(client):
     assert_error(client.get(f"{API}/warnings/summary", query_string={"region": "610981001099"}), 404)
     assert_error(client.get(f"{API}/warnings/summary", query_string={"from": "yesterday"}), 422)
     assert isinstance(date.fromisoformat(payload["to"]), date)
+
+
+def test_a_reference_taken_in_another_scope_answers_exactly_as_an_unknown_one(client, police):
+    post_warning(client, police, external_ref="POL-TAKEN", household_id=household_of(CELL))
+    make_user("police_county", "police", OTHER_COUNTY + "000000")
+    headers = auth("police_county")
+    # A household outside the caller's scope: the same 422, taken or unknown reference.
+    answers = [client.post(f"{API}/warnings", json=body(external_ref=ref, household_id=household_of(CELL)),
+                           headers=headers) for ref in ("POL-TAKEN", "POL-NEVER-USED")]
+    assert [a.status_code for a in answers] == [422, 422]
+    assert answers[0].get_json() == answers[1].get_json()
+    # A household of the caller's own scope: created, as for an unknown reference.
+    own = sql("select min(id) from households where village_code like :p", p=OTHER_COUNTY + "%").scalar()
+    created = client.post(f"{API}/warnings", json=body(external_ref="POL-TAKEN", household_id=own), headers=headers)
+    assert created.status_code == 201, created.get_json()
+    assert created.get_json()["village_code"].startswith(OTHER_COUNTY)
