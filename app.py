@@ -12,6 +12,7 @@ from core.converters import Id32Converter, Id64Converter
 from core.errors import GridsApi, error_response, register_error_handlers
 from core.extensions import babel, db, limiter, migrate
 from core.observability import configure_logging, configure_metrics
+from core.rate_limits import PostgresStorage  # noqa: F401 - registers the postgresql-limits:// storage
 from core.scope import install_scope_filter
 
 SUPPORTED_LOCALES = ("zh_CN", "en")

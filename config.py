@@ -63,8 +63,10 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "GRIDS_ACCESS_TOKEN_SECONDS": int(env.get("GRIDS_ACCESS_TOKEN_SECONDS", "900")),
         "GRIDS_REFRESH_TOKEN_SECONDS": int(env.get("GRIDS_REFRESH_TOKEN_SECONDS", str(7 * 24 * 3600))),
         "GRIDS_LOGIN_RATE_LIMIT": env.get("GRIDS_LOGIN_RATE_LIMIT", "10 per minute"),
-        # Shared storage (redis://...) makes the limits hold across gunicorn workers and hosts.
-        "RATELIMIT_STORAGE_URI": env.get("GRIDS_RATELIMIT_STORAGE", "memory://"),
+        # Failed sign-ins per address across all usernames (the other limit is per address and username).
+        "GRIDS_LOGIN_ADDRESS_RATE_LIMIT": env.get("GRIDS_LOGIN_ADDRESS_RATE_LIMIT", "30 per minute"),
+        # Unset: the application's database (core.rate_limits), shared by every worker and host.
+        "RATELIMIT_STORAGE_URI": env.get("GRIDS_RATELIMIT_STORAGE"),
         "RATELIMIT_HEADERS_ENABLED": True,
         # How many cells a member of each kind may lead as chief, and hold in all.
         "GRIDS_LEAD_CAPACITY": json.loads(env.get("GRIDS_LEAD_CAPACITY", json.dumps(DEFAULT_LEAD_CAPACITY))),
@@ -108,6 +110,10 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     }
     if overrides:
         config.update(overrides)
+    if not config["RATELIMIT_STORAGE_URI"]:
+        from core.rate_limits import storage_uri
+
+        config["RATELIMIT_STORAGE_URI"] = storage_uri(config["SQLALCHEMY_DATABASE_URI"])
     if config["GRIDS_ENV"] != "development" and not config["TESTING"]:
         missing = [name for name in ("SECRET_KEY", "GRIDS_PHONE_KEY", "GRIDS_ADMIN_PASSWORD")
                    if not config.get(name)]

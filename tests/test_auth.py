@@ -93,6 +93,40 @@ def test_login_is_rate_limited(app, anonymous_client, monkeypatch):
     assert body["code"] == 429 and body["message"]
 
 
+def test_successful_sign_ins_do_not_count_towards_the_limit(app, anonymous_client, monkeypatch):
+    monkeypatch.setitem(app.config, "GRIDS_LOGIN_RATE_LIMIT", "3 per minute")
+    assert all(login(anonymous_client, "admin", ADMIN_PASSWORD).status_code == 200 for _ in range(6))
+
+
+def test_many_usernames_from_one_address_are_limited(app, anonymous_client, monkeypatch):
+    monkeypatch.setitem(app.config, "GRIDS_LOGIN_ADDRESS_RATE_LIMIT", "5 per minute")
+    statuses = [login(anonymous_client, f"guess_{index}", "whatever-password").status_code for index in range(7)]
+    assert statuses == [401] * 5 + [429] * 2
+    # Another address is not affected.
+    other = anonymous_client.post("/api/v1/auth/token", json={"username": "guess_9", "password": "x"},
+                                  environ_base={"REMOTE_ADDR": "10.1.2.3"})
+    assert other.status_code == 401
+
+
+def test_the_sign_in_limit_holds_across_two_gunicorn_workers(live_server):
+    """Default limit (10 failures a minute per address and username), counted in the database."""
+    import json as _json
+    import urllib.error
+    import urllib.request
+
+    statuses = []
+    for _ in range(12):
+        request = urllib.request.Request(live_server.url + "/api/v1/auth/token", method="POST",
+                                         data=_json.dumps({"username": "limit_probe", "password": "wrong-password"})
+                                         .encode(), headers={"Content-Type": "application/json", "Connection": "close"})
+        try:
+            with urllib.request.urlopen(request, timeout=20) as response:
+                statuses.append(response.status)
+        except urllib.error.HTTPError as error:
+            statuses.append(error.code)
+    assert statuses == [401] * 10 + [429] * 2
+
+
 def test_grid_worker_sees_its_member_id(anonymous_client):
     village = first_village("610902")
     member_id = member_in(village)

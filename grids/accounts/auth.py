@@ -132,7 +132,10 @@ def _basic_user(username: str, password: str):
     """Check Basic credentials like a sign-in: same accounts, same rate limit on failures."""
     limit = parse_limit(current_app.config["GRIDS_LOGIN_RATE_LIMIT"])
     limit_key = f"{request.remote_addr}|{username}"
-    if not limiter.limiter.test(limit, "ogc-basic", limit_key):
+    address_limit = parse_limit(current_app.config["GRIDS_LOGIN_ADDRESS_RATE_LIMIT"])
+    address_key = request.remote_addr or ""
+    if not limiter.limiter.test(limit, "ogc-basic", limit_key) \
+            or not limiter.limiter.test(address_limit, "ogc-basic-address", address_key):
         return error_response(429)
     # The username's row decides: inactive accounts fail even while a cached check is fresh, and a
     # changed password changes the stored hash and so the cache key.
@@ -146,6 +149,7 @@ def _basic_user(username: str, password: str):
         user = services.authenticate(username, password)["user"]
     except services.Unauthorized as error:
         limiter.limiter.hit(limit, "ogc-basic", limit_key)
+        limiter.limiter.hit(address_limit, "ogc-basic-address", address_key)
         return _unauthorized_response(error.message)
     _remember(_cache_key(username, password, user.password_hash), now + BASIC_CACHE_SECONDS)
     return user

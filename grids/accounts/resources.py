@@ -32,6 +32,15 @@ def _login_limit() -> str:
     return current_app.config["GRIDS_LOGIN_RATE_LIMIT"]
 
 
+def _login_address_limit() -> str:
+    return current_app.config["GRIDS_LOGIN_ADDRESS_RATE_LIMIT"]
+
+
+def _failed(response) -> bool:
+    # Only failed sign-ins count: an office signing in every morning is never locked out.
+    return response.status_code == 401
+
+
 def _login_key() -> str:
     # Per address and username: one user hammered from many places is limited too.
     body = request.get_json(silent=True) or {}
@@ -43,7 +52,12 @@ def _login_key() -> str:
 class Token(MethodView):
     """Sign-in."""
 
-    decorators = [limiter.limit(_login_limit, key_func=_login_key, methods=["POST"])]
+    decorators = [
+        limiter.limit(_login_limit, key_func=_login_key, methods=["POST"], deduct_when=_failed, scope="login"),
+        # Many usernames tried from one address.
+        limiter.limit(_login_address_limit, key_func=lambda: request.remote_addr or "", methods=["POST"],
+                      deduct_when=_failed, scope="login-address"),
+    ]
 
     @auth_blp.arguments(LoginSchema)
     @auth_blp.response(200, TokenSchema)
