@@ -8,7 +8,7 @@ import json
 import os
 from typing import Any
 
-from core.keys import PHONE_KEYS_FILE, ROOT, SECRET_KEY_FILE, development_key_file
+from core.keys import METRICS_TOKEN_FILE, PHONE_KEYS_FILE, ROOT, SECRET_KEY_FILE, development_key_file
 
 LOCAL_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:{port}/grids"
 
@@ -60,6 +60,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # Comma-separated: the first encrypts and hashes, all decrypt (rotation).
         "GRIDS_PHONE_KEY": env.get("GRIDS_PHONE_KEY"),
         "GRIDS_PHONE_KEY_FILE": None,
+        # Bearer token Prometheus scrapes /metrics with (unset in production: /metrics answers 404).
+        "GRIDS_METRICS_TOKEN": env.get("GRIDS_METRICS_TOKEN"),
         "GRIDS_ACCESS_TOKEN_SECONDS": int(env.get("GRIDS_ACCESS_TOKEN_SECONDS", "900")),
         "GRIDS_REFRESH_TOKEN_SECONDS": int(env.get("GRIDS_REFRESH_TOKEN_SECONDS", str(7 * 24 * 3600))),
         "GRIDS_LOGIN_RATE_LIMIT": env.get("GRIDS_LOGIN_RATE_LIMIT", "10 per minute"),
@@ -125,6 +127,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     # Development and tests: keys generated once under var/keys (mode 600) and reused.
     if not config["SECRET_KEY"]:
         config["SECRET_KEY"] = development_key_file(SECRET_KEY_FILE).read_text().strip()
+    if not config["GRIDS_METRICS_TOKEN"]:
+        config["GRIDS_METRICS_TOKEN"] = development_key_file(METRICS_TOKEN_FILE).read_text().strip()
     if not config["GRIDS_PHONE_KEY"] and not config["GRIDS_PHONE_KEY_FILE"]:
         config["GRIDS_PHONE_KEY_FILE"] = str(development_key_file(PHONE_KEYS_FILE))
     return config

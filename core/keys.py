@@ -17,6 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SECRET_KEY_FILE = "secret_key"
 PHONE_KEYS_FILE = "phone_keys"
+METRICS_TOKEN_FILE = "metrics_token"
 
 
 def key_dir() -> Path:

@@ -45,11 +45,13 @@ def _sync_results(body: str) -> dict[str, float]:
     return {status: float(value) for status, value in found}
 
 
-def test_metrics_count_requests_and_sync_outcomes(client, worker):
-    before = _sync_results(client.get("/metrics").get_data(as_text=True))
+def test_metrics_count_requests_and_sync_outcomes(app, client, worker):
+    scrape = {"Authorization": "Bearer " + app.config["GRIDS_METRICS_TOKEN"]}
+    before = _sync_results(client.get("/metrics", headers=scrape).get_data(as_text=True))
     client.get("/api/v1/regions?level=county")
     client.post("/api/v1/visits/sync", json={"visits": [visit(worker), {"id": "bad"}]}, headers=worker["headers"])
-    body = client.get("/metrics").get_data(as_text=True)
+    body = client.get("/metrics", headers={"Authorization": "Bearer " + app.config["GRIDS_METRICS_TOKEN"]}
+                      ).get_data(as_text=True)
     assert "flask_http_request_duration_seconds" in body
     assert 'endpoint="regions.Regions"' in body
     after = _sync_results(body)
@@ -142,3 +144,14 @@ def test_the_log_of_a_live_gunicorn_holds_no_query_string_username_or_token(live
     assert "/api/v1/regions" in logged  # the access lines are there, by route
     for secret in (marker, basic_user, token, "?"):
         assert secret not in logged, secret
+
+
+def test_metrics_need_the_scrape_token(app, client, anonymous_client, monkeypatch):
+    assert anonymous_client.get("/metrics").status_code == 401
+    assert anonymous_client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert client.get("/metrics").status_code == 401  # a user's access token is not the scrape token
+    token = app.config["GRIDS_METRICS_TOKEN"]
+    assert len(token) >= 32
+    assert anonymous_client.get("/metrics", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    monkeypatch.setitem(app.config, "GRIDS_METRICS_TOKEN", None)  # production without a token: no /metrics
+    assert anonymous_client.get("/metrics", headers={"Authorization": f"Bearer {token}"}).status_code == 404
