@@ -9,7 +9,7 @@ WORKERS ?= 2
 export FLASK_APP := app:create_app
 
 .PHONY: run test fuzz crash load serve db db-stop migrate seed translations lint bench-seed clean-db dashboard \
-	fieldapp test-tools fonts bench-field-app backup restore
+	fieldapp test-tools fonts bench-field-app backup restore bench
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -104,6 +104,10 @@ backup: $(BIN)/.installed db
 restore: $(BIN)/.installed db
 	@test -n "$(FILE)" || { echo "usage: make restore FILE=var/backups/<name>.dump"; exit 2; }
 	$(BIN)/python scripts/backup.py restore "$(FILE)"
+
+# Every benchmark (each prepares grids_bench itself), then one table of figure, target and verdict.
+bench: translations db
+	$(BIN)/python bench/run_all.py $(BENCHES)
 
 bench-seed: translations db
 	$(BIN)/python bench/seed.py

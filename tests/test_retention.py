@@ -15,10 +15,12 @@ from outreach.visits.retention import archive_old_visit_partitions, load_visit_a
 from tests.helpers import first_village, one, sql, visit_in
 
 VISIT_TABLE_CHECKSUM = """
-    select count(*), md5(string_agg(v::text, '|' order by v.id)) from visits v where visited_at >= :f and visited_at < :t
+    select count(*), md5(string_agg(v::text, '|' order by v.id)) from visits v
+    where visited_at >= :f and visited_at < :t
 """
 KEY_CHECKSUM = """
-    select count(*), md5(string_agg(k::text, '|' order by k.id)) from visit_keys k where visited_at >= :f and visited_at < :t
+    select count(*), md5(string_agg(k::text, '|' order by k.id)) from visit_keys k
+    where visited_at >= :f and visited_at < :t
 """
 
 
