@@ -70,6 +70,9 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # Unset: the application's database (core.rate_limits), shared by every worker and host.
         "RATELIMIT_STORAGE_URI": env.get("GRIDS_RATELIMIT_STORAGE"),
         "RATELIMIT_HEADERS_ENABLED": True,
+        # The counters live in the database: when it is down nothing works anyway, and the request
+        # should answer 503 from the database error rather than 500 from the limiter.
+        "RATELIMIT_SWALLOW_ERRORS": True,
         # How many cells a member of each kind may lead as chief, and hold in all.
         "GRIDS_LEAD_CAPACITY": json.loads(env.get("GRIDS_LEAD_CAPACITY", json.dumps(DEFAULT_LEAD_CAPACITY))),
         "GRIDS_MAX_ASSIGNMENTS": int(env.get("GRIDS_MAX_ASSIGNMENTS", "12")),

@@ -134,8 +134,7 @@ def _basic_user(username: str, password: str):
     limit_key = f"{request.remote_addr}|{username}"
     address_limit = parse_limit(current_app.config["GRIDS_LOGIN_ADDRESS_RATE_LIMIT"])
     address_key = request.remote_addr or ""
-    if not limiter.limiter.test(limit, "ogc-basic", limit_key) \
-            or not limiter.limiter.test(address_limit, "ogc-basic-address", address_key):
+    if not _within(limit, "ogc-basic", limit_key) or not _within(address_limit, "ogc-basic-address", address_key):
         return error_response(429)
     # The username's row decides: inactive accounts fail even while a cached check is fresh, and a
     # changed password changes the stored hash and so the cache key.
@@ -148,11 +147,27 @@ def _basic_user(username: str, password: str):
     try:
         user = services.authenticate(username, password)["user"]
     except services.Unauthorized as error:
-        limiter.limiter.hit(limit, "ogc-basic", limit_key)
-        limiter.limiter.hit(address_limit, "ogc-basic-address", address_key)
+        _count(limit, "ogc-basic", limit_key)
+        _count(address_limit, "ogc-basic-address", address_key)
         return _unauthorized_response(error.message)
     _remember(_cache_key(username, password, user.password_hash), now + BASIC_CACHE_SECONDS)
     return user
+
+
+def _within(limit, scope: str, key: str) -> bool:
+    """Whether ``key`` is under ``limit``; an unreachable store does not lock anyone out (the
+    database it lives in is then down, and the request fails on that)."""
+    try:
+        return limiter.limiter.test(limit, scope, key)
+    except Exception:  # noqa: BLE001 - any storage failure: same policy as RATELIMIT_SWALLOW_ERRORS
+        return True
+
+
+def _count(limit, scope: str, key: str) -> None:
+    try:
+        limiter.limiter.hit(limit, scope, key)
+    except Exception:  # noqa: BLE001 - see _within
+        pass
 
 
 def _cache_key(username: str, password: str, stored_hash: str) -> bytes:
