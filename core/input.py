@@ -20,6 +20,9 @@ from flask_babel import lazy_gettext as _l
 from core.errors import error_response
 
 MAX_DEPTH = 32  # the deepest real body (GeoJSON multipolygons) is 6
+# Batches whose items are accepted or rejected one by one: their text is checked per item by the
+# domain validation (the same rule, core.fields.has_control_characters), not for the whole batch.
+ITEMWISE_ENDPOINTS = {"visits.VisitSync"}
 FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"  # C0 (not tab, LF, CR), DEL, C1
                        "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"  # bidi marks, overrides, isolates
                        "\u200b-\u200d\u2060\ufeff\u180e]")  # zero-width characters
@@ -97,7 +100,7 @@ def check_body():
         return error_response(400, _l("The JSON body is nested too deeply."))
     except InvalidUnicode:
         return error_response(400, _l("The JSON body holds invalid Unicode (a lone surrogate)."))
-    if problems:
+    if problems and request.endpoint not in ITEMWISE_ENDPOINTS:
         return error_response(422, None, {"json": problems})
     return None
 
