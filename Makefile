@@ -9,7 +9,7 @@ WORKERS ?= 2
 export FLASK_APP := app:create_app
 
 .PHONY: run test fuzz crash load serve db db-stop migrate seed translations lint bench-seed clean-db dashboard \
-	fieldapp test-tools fonts bench-field-app
+	fieldapp test-tools fonts bench-field-app backup restore bench
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -71,11 +71,11 @@ run: translations dashboard fieldapp fonts seed
 	@echo "Dashboard on http://$(HOST):$(PORT)/ — field app on http://$(HOST):$(PORT)/m/ —" \
 	      "API on http://$(HOST):$(PORT)/api/v1 (docs at /api/v1/docs)," \
 	      "OGC API – Features on http://$(HOST):$(PORT)/ogc"
-	$(BIN)/gunicorn --workers $(WORKERS) --bind $(HOST):$(PORT) --access-logfile - 'app:create_app()'
+	$(BIN)/gunicorn --workers $(WORKERS) --bind $(HOST):$(PORT) 'app:create_app()'
 
 # Serve without migrating or seeding (production-style; the database must be ready).
 serve: translations dashboard fieldapp fonts
-	$(BIN)/gunicorn --workers $(WORKERS) --bind $(HOST):$(PORT) --access-logfile - 'app:create_app()'
+	$(BIN)/gunicorn --workers $(WORKERS) --bind $(HOST):$(PORT) 'app:create_app()'
 
 test: translations dashboard fieldapp test-tools db
 	$(BIN)/pytest $(PYTEST_ARGS)
@@ -95,6 +95,19 @@ load: translations db
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
+
+# A logical backup of the database (pg_dump, custom format) into var/backups; the file's path is printed.
+backup: $(BIN)/.installed db
+	$(BIN)/python scripts/backup.py backup
+
+# Drop the database and load a backup into it: make restore FILE=var/backups/grids-….dump
+restore: $(BIN)/.installed db
+	@test -n "$(FILE)" || { echo "usage: make restore FILE=var/backups/<name>.dump"; exit 2; }
+	$(BIN)/python scripts/backup.py restore "$(FILE)"
+
+# Every benchmark (each prepares grids_bench itself), then one table of figure, target and verdict.
+bench: translations db
+	$(BIN)/python bench/run_all.py $(BENCHES)
 
 bench-seed: translations db
 	$(BIN)/python bench/seed.py

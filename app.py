@@ -12,6 +12,7 @@ from core.converters import Id32Converter, Id64Converter
 from core.errors import GridsApi, error_response, register_error_handlers
 from core.extensions import babel, db, limiter, migrate
 from core.observability import configure_logging, configure_metrics
+from core.rate_limits import PostgresStorage  # noqa: F401 - registers the postgresql-limits:// storage
 from core.scope import install_scope_filter
 
 SUPPORTED_LOCALES = ("zh_CN", "en")
@@ -52,6 +53,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from grids.accounts import auth
 
     auth.configure(app)
+    from core.input import install_input_checks
+
+    install_input_checks(app)
     api = GridsApi(app, spec_kwargs={"info": {"description": "Anti-fraud grid outreach backend"}})
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
     api.spec.options["security"] = [{"bearer": []}]
@@ -124,7 +128,8 @@ def _register_cli(app: Flask) -> None:
     """Each package names its command groups; outreach's seeders join grids' ``flask seed``."""
     import grids
     import outreach
+    from core.cli import keys_cli
     from grids.cli import seed_cli
 
-    for group in (*grids.commands(), *outreach.commands(seed_cli)):
+    for group in (keys_cli, *grids.commands(), *outreach.commands(seed_cli)):
         app.cli.add_command(group)

@@ -8,6 +8,8 @@ import json
 import os
 from typing import Any
 
+from core.keys import METRICS_TOKEN_FILE, PHONE_KEYS_FILE, ROOT, SECRET_KEY_FILE, development_key_file
+
 LOCAL_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:{port}/grids"
 
 # The reference deployment: Ankang, Shaanxi.  The bounding box is the one the
@@ -16,6 +18,7 @@ CITY_CODE = "610900000000"
 CITY_BBOX = (108.0, 31.7, 110.2, 33.8)
 DEFAULT_WARNING_DEADLINES = {"urgent": {"ack": 5, "meet": 30}, "high": {"meet": 120}, "medium": {"meet": 1440},
                              "low": {"meet": 4320}}
+MIN_SECRET_LENGTH = 32
 DEFAULT_LEAD_CAPACITY = {"village_secretary": 2, "village_cadre": 3, "township_cadre": 3, "party_member": 3,
                          "grid_worker": 6}
 
@@ -36,6 +39,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "SQLALCHEMY_DATABASE_URI": env.get("DATABASE_URL") or LOCAL_DATABASE_URL.format(port=port),
         "SQLALCHEMY_ENGINE_OPTIONS": {
             "pool_pre_ping": True,
+            # Errors (and so logged tracebacks) never carry bound values: names, phones, usernames.
+            "hide_parameters": True,
             "pool_size": int(env.get("GRIDS_DB_POOL_SIZE", "5")),
             # Fail fast (and answer 503) rather than hang when the database is down.
             "connect_args": {
@@ -52,13 +57,22 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "GRIDS_CITY_BBOX": CITY_BBOX,
         "GRIDS_ADMIN_PASSWORD": env.get("GRIDS_ADMIN_PASSWORD"),
         "GRIDS_SEED_SCALE": float(env.get("GRIDS_SEED_SCALE", "1.0")),
+        # Comma-separated: the first encrypts and hashes, all decrypt (rotation).
         "GRIDS_PHONE_KEY": env.get("GRIDS_PHONE_KEY"),
+        "GRIDS_PHONE_KEY_FILE": None,
+        # Bearer token Prometheus scrapes /metrics with (unset in production: /metrics answers 404).
+        "GRIDS_METRICS_TOKEN": env.get("GRIDS_METRICS_TOKEN"),
         "GRIDS_ACCESS_TOKEN_SECONDS": int(env.get("GRIDS_ACCESS_TOKEN_SECONDS", "900")),
         "GRIDS_REFRESH_TOKEN_SECONDS": int(env.get("GRIDS_REFRESH_TOKEN_SECONDS", str(7 * 24 * 3600))),
         "GRIDS_LOGIN_RATE_LIMIT": env.get("GRIDS_LOGIN_RATE_LIMIT", "10 per minute"),
-        # Shared storage (redis://...) makes the limits hold across gunicorn workers and hosts.
-        "RATELIMIT_STORAGE_URI": env.get("GRIDS_RATELIMIT_STORAGE", "memory://"),
+        # Failed sign-ins per address across all usernames (the other limit is per address and username).
+        "GRIDS_LOGIN_ADDRESS_RATE_LIMIT": env.get("GRIDS_LOGIN_ADDRESS_RATE_LIMIT", "30 per minute"),
+        # Unset: the application's database (core.rate_limits), shared by every worker and host.
+        "RATELIMIT_STORAGE_URI": env.get("GRIDS_RATELIMIT_STORAGE"),
         "RATELIMIT_HEADERS_ENABLED": True,
+        # The counters live in the database: when it is down nothing works anyway, and the request
+        # should answer 503 from the database error rather than 500 from the limiter.
+        "RATELIMIT_SWALLOW_ERRORS": True,
         # How many cells a member of each kind may lead as chief, and hold in all.
         "GRIDS_LEAD_CAPACITY": json.loads(env.get("GRIDS_LEAD_CAPACITY", json.dumps(DEFAULT_LEAD_CAPACITY))),
         "GRIDS_MAX_ASSIGNMENTS": int(env.get("GRIDS_MAX_ASSIGNMENTS", "12")),
@@ -74,6 +88,10 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "GRIDS_LOW_ACCURACY_M": float(env.get("GRIDS_LOW_ACCURACY_M", "100")),
         # Coverage below the first share is red, below the second amber, else green.
         "GRIDS_COVERAGE_BANDS": tuple(float(x) for x in env.get("GRIDS_COVERAGE_BANDS", "0.6,0.9").split(",")),
+        # Visit partitions older than this many months are archived (flask visits archive).
+        "GRIDS_VISIT_RETENTION_MONTHS": int(env.get("GRIDS_VISIT_RETENTION_MONTHS", "24")),
+        "GRIDS_ARCHIVE_DIR": env.get("GRIDS_ARCHIVE_DIR") or str(ROOT / "var" / "archive"),
+        "GRIDS_BACKUP_DIR": env.get("GRIDS_BACKUP_DIR") or str(ROOT / "var" / "backups"),
         "GRIDS_CERTIFICATION_VALID_DAYS": int(env.get("GRIDS_CERTIFICATION_VALID_DAYS", "365")),
         # Fund warnings: minutes to acknowledge (urgent) and to meet the resident, per level;
         # each escalation step gets the level's meeting window again.
@@ -97,10 +115,23 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     }
     if overrides:
         config.update(overrides)
+    if not config["RATELIMIT_STORAGE_URI"]:
+        from core.rate_limits import storage_uri
+
+        config["RATELIMIT_STORAGE_URI"] = storage_uri(config["SQLALCHEMY_DATABASE_URI"])
     if config["GRIDS_ENV"] != "development" and not config["TESTING"]:
-        missing = [name for name in ("SECRET_KEY", "GRIDS_ADMIN_PASSWORD") if not config.get(name)]
+        missing = [name for name in ("SECRET_KEY", "GRIDS_PHONE_KEY", "GRIDS_ADMIN_PASSWORD")
+                   if not config.get(name)]
         if missing:
-            raise RuntimeError(f"{' and '.join(missing)} must be set when GRIDS_ENV={config['GRIDS_ENV']}")
+            raise RuntimeError(f"{', '.join(missing)} must be set when GRIDS_ENV={config['GRIDS_ENV']}")
+        if len(config["SECRET_KEY"]) < MIN_SECRET_LENGTH:
+            raise RuntimeError(f"SECRET_KEY must be at least {MIN_SECRET_LENGTH} characters")
+        return config
+    # Development and tests: keys generated once under var/keys (mode 600) and reused.
     if not config["SECRET_KEY"]:
-        config["SECRET_KEY"] = "development-only-secret-key-change-me-0123456789"
+        config["SECRET_KEY"] = development_key_file(SECRET_KEY_FILE).read_text().strip()
+    if not config["GRIDS_METRICS_TOKEN"]:
+        config["GRIDS_METRICS_TOKEN"] = development_key_file(METRICS_TOKEN_FILE).read_text().strip()
+    if not config["GRIDS_PHONE_KEY"] and not config["GRIDS_PHONE_KEY_FILE"]:
+        config["GRIDS_PHONE_KEY_FILE"] = str(development_key_file(PHONE_KEYS_FILE))
     return config

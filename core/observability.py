@@ -1,21 +1,27 @@
 """Metrics (Prometheus), structured JSON logs with a request id, and the sync outcome counter.
 
-Logs never carry request bodies, query strings or headers: only the method, the
+Logs never carry request bodies, query strings, paths or headers: only the method, the
 route (the URL rule, with placeholders), the status, the duration and the request
-id, so names, phone numbers and tokens cannot reach them.
+id, so usernames, names, phone numbers and tokens cannot reach them.  This is the only
+access log: gunicorn's own (which writes the request line and the Basic username) is
+left off in ``make run``/``make serve``.
 """
 from __future__ import annotations
 
+import hmac
 import logging
 import os
 import time
 import uuid
 
 from flask import Flask, g, has_request_context, request
+from flask_babel import lazy_gettext as _l
 from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_flask_exporter import PrometheusMetrics
 from pythonjsonlogger.json import JsonFormatter
+
+from core.errors import error_response
 
 REQUEST_ID_HEADER = "X-Request-ID"
 
@@ -61,9 +67,10 @@ def configure_logging(app: Flask) -> None:
     def _finish(response):
         response.headers[REQUEST_ID_HEADER] = g.get("request_id", "")
         rule = request.url_rule.rule if request.url_rule else "unmatched"
-        access.info("request", extra={"method": request.method, "route": rule, "status": response.status_code,
-                                      "ms": round((time.perf_counter() - g.get("started", time.perf_counter()))
-                                                  * 1000, 1)})
+        ms = round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 1)
+        # The URL rule, never the path or query string: paths carry usernames, query strings anything.
+        access.info("%s %s %s %.1f ms", request.method, rule, response.status_code, ms,
+                    extra={"method": request.method, "route": rule, "status": response.status_code, "ms": ms})
         return response
 
 
@@ -73,6 +80,21 @@ def configure_metrics(app: Flask) -> None:
     Each app gets its own registry (tests create several apps); under gunicorn set
     PROMETHEUS_MULTIPROC_DIR so the workers' figures are added up.
     """
+    @app.before_request
+    def _metrics_need_the_scrape_token():
+        # /metrics names every endpoint and its traffic: only the scraper holding the token reads it.
+        if request.path != "/metrics":
+            return None
+        token = app.config.get("GRIDS_METRICS_TOKEN")
+        if not token:
+            return error_response(404)
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+            response = error_response(401, _l("Authentication is required."))
+            response.headers["WWW-Authenticate"] = 'Bearer realm="metrics"'
+            return response
+        return None
+
     registry = CollectorRegistry(auto_describe=True)
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         MultiProcessCollector(registry)

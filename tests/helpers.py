@@ -107,8 +107,9 @@ def assignment_in(village: str) -> int:
         "select min(id) from assignments where village_code = :v and valid_to is null"), {"v": village}).scalar()
 
 
-def visit_in(village: str) -> str:
-    """The id of a new completed visit to a household of ``village`` by its cell's chief."""
+def visit_in(village: str, at: datetime | None = None) -> str:
+    """The id of a new completed visit to a household of ``village`` by its cell's chief (an hour ago,
+    or at ``at``, stored as if the server clock were then)."""
     household, grid, lon, lat, member, county = db.session.execute(text("""
         select h.id, h.grid_code, ST_X(h.location), ST_Y(h.location), a.member_id, left(h.village_code, 6)
         from households h join assignments a on a.grid_code = h.grid_code and a.role = 'chief' and a.valid_to is null
@@ -116,9 +117,9 @@ def visit_in(village: str) -> str:
     """), {"v": village}).one()
     visit_id = str(uuid.uuid4())
     item = {"id": visit_id, "household_id": household, "grid_code": grid, "outcome": "completed",
-            "visited_at": (datetime.now(UTC) - timedelta(hours=1)).isoformat(),
+            "visited_at": (at or datetime.now(UTC) - timedelta(hours=1)).isoformat(),
             "location": {"lon": lon, "lat": lat, "crs": "wgs84", "accuracy_m": 10}}
-    [result] = store_visits([item], [(member, county, "helper")], None)
+    [result] = store_visits([item], [(member, county, "helper")], None, now=at + timedelta(hours=1) if at else None)
     assert result["status"] == "created", result
     return visit_id
 

@@ -204,6 +204,11 @@
   }
 
   function signOut() {
+    // End the session on the server too: the refresh token (and its access tokens) stop working.
+    if (state.refresh) {
+      fetch(`${API}/auth/logout`, { method: "POST", headers: { Authorization: `Bearer ${state.refresh}` } })
+        .catch(() => { /* offline: the tokens still expire on their own */ });
+    }
     ["grids.access", "grids.refresh", "grids.user"].forEach((key) => sessionStorage.removeItem(key));
     // Nothing of one account's territory stays for the next one to sign in on this page.
     Object.assign(state, { access: null, refresh: null, user: null, ...freshTerritory() });

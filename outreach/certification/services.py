@@ -113,6 +113,18 @@ def apply(village_code: str, actor: str | None) -> Certification:
     return certification
 
 
+def _check_duties(certification: Certification, user) -> None:
+    """Separated duties: whoever applied does not decide, and the two decisions are two accounts
+    (a reviewer moved from the township to the county does not decide the same application twice)."""
+    if certification.applied_by is not None and certification.applied_by == user.username:
+        raise Forbidden(_l("You applied for this certification; another reviewer decides."), rule="own_application")
+    if db.session.scalar(select(CertificationDecision.id).where(
+            CertificationDecision.certification_id == certification.id,
+            CertificationDecision.decided_by == user.username).limit(1)) is not None:
+        raise Forbidden(_l("You have already decided on this application; another reviewer decides next."),
+                        rule="second_reviewer")
+
+
 def decide(certification_id: int, decision: str, comment: str | None, user) -> Certification:
     """A township reviewer decides first, then a county reviewer; each once."""
     certification = get_certification(certification_id)
@@ -123,10 +135,12 @@ def decide(certification_id: int, decision: str, comment: str | None, user) -> C
     if certification.status == "submitted":
         if level != "township":
             raise Conflict(_l("The township reviewer decides first."), rule="township_first")
+        _check_duties(certification, user)
         certification.status = "township_approved" if decision == "approve" else "rejected"
     elif certification.status == "township_approved":
         if level != "county":
             raise Conflict(_l("The township has already decided; the county decides next."), rule="already_decided")
+        _check_duties(certification, user)
         if decision == "approve":
             certification.status = "certified"
             certification.certified_on = today()

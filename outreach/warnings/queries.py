@@ -11,9 +11,12 @@ from outreach.warnings.models import EVENT_TYPES, FundWarning, WarningEvent
 
 
 def existing_by_refs(refs: list[str]) -> dict[str, FundWarning]:
-    """Warnings already created for these external references (unscoped: idempotency)."""
+    """Warnings already created for these external references, in the caller's scope (idempotency).
+
+    Scoped, so another scope's reference is simply unknown: a reference is unique per village
+    (``uq_warnings_village_external_ref``), and no scope is smaller than a village."""
     rows = db.session.scalars(select(FundWarning).where(FundWarning.external_ref.in_(refs))
-                              .execution_options(unscoped=True))
+                              .order_by(FundWarning.id))
     return {w.external_ref: w for w in rows}
 
 

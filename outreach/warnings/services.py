@@ -49,9 +49,6 @@ def create_warnings(items: list[dict[str, Any]], actor: str | None,
     now = now or datetime.now(UTC)
     existing = queries.existing_by_refs([item["external_ref"] for item in items])
     prefix = scope_prefix(db.session)
-    for warning in existing.values():
-        if prefix and not warning.village_code.startswith(prefix):  # never reveal another scope's warning
-            raise Conflict(_l("This external reference is already used."), rule="external_ref_taken")
     known_before = set(existing)
     households = queries.households_for_warnings(
         [item["household_id"] for item in items if item.get("household_id")])
