@@ -60,7 +60,10 @@ def app():
     # Limits per account and address are process-wide: tests that check them lower them.
     application = create_app({"SQLALCHEMY_DATABASE_URI": url, "TESTING": True,
                               "GRIDS_SYNC_RATE_LIMIT": "100000 per minute",
-                              "GRIDS_LOGIN_RATE_LIMIT": "100000 per minute"})
+                              "GRIDS_LOGIN_RATE_LIMIT": "100000 per minute",
+                              # Visits are placed at any hour of the day by the tests; the night
+                              # window of implausible_pace is turned on by the tests of that flag.
+                              "GRIDS_PACE_NIGHT_HOURS": None})
     with application.app_context():
         flask_migrate.upgrade()
         seed_ankang(scale=TEST_SCALE, seed=TEST_SEED)
