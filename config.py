@@ -29,6 +29,16 @@ def _bool(value: str | None, default: bool = False) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _hours(value: str) -> tuple[int, int] | None:
+    """``"22-6"`` → (22, 6): a window of local hours, end excluded (may wrap past midnight); empty → None."""
+    if not value.strip():
+        return None
+    start, end = (int(part) for part in value.split("-"))
+    if not (0 <= start <= 23 and 0 <= end <= 24 and start != end):
+        raise ValueError(f"a window of hours is START-END within 0-24: {value!r}")
+    return start, end
+
+
 def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Build the Flask configuration from environment variables and ``overrides``."""
     env = os.environ
@@ -86,6 +96,10 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "GRIDS_MAX_TRAVEL_KMH": float(env.get("GRIDS_MAX_TRAVEL_KMH", "60")),
         "GRIDS_TRAVEL_MIN_DISTANCE_M": float(env.get("GRIDS_TRAVEL_MIN_DISTANCE_M", "300")),
         "GRIDS_LOW_ACCURACY_M": float(env.get("GRIDS_LOW_ACCURACY_M", "100")),
+        # implausible_pace: visits in this local night window ("0-5": 00:00-04:59; empty: off), or past
+        # this many visits by one member in a local day.
+        "GRIDS_PACE_NIGHT_HOURS": _hours(env.get("GRIDS_PACE_NIGHT_HOURS", "0-5")),
+        "GRIDS_PACE_MAX_VISITS_PER_DAY": int(env.get("GRIDS_PACE_MAX_VISITS_PER_DAY", "60")),
         # Coverage below the first share is red, below the second amber, else green.
         "GRIDS_COVERAGE_BANDS": tuple(float(x) for x in env.get("GRIDS_COVERAGE_BANDS", "0.6,0.9").split(",")),
         # Visit partitions older than this many months are archived (flask visits archive).

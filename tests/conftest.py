@@ -61,7 +61,10 @@ def app():
     application = create_app({"SQLALCHEMY_DATABASE_URI": url, "TESTING": True,
                               "GRIDS_SYNC_RATE_LIMIT": "100000 per minute",
                               "GRIDS_LOGIN_RATE_LIMIT": "100000 per minute",
-                              "GRIDS_LOGIN_ADDRESS_RATE_LIMIT": "100000 per minute"})
+                              "GRIDS_LOGIN_ADDRESS_RATE_LIMIT": "100000 per minute",
+                              # Visits are placed at any hour of the day by the tests; the night
+                              # window of implausible_pace is turned on by the tests of that flag.
+                              "GRIDS_PACE_NIGHT_HOURS": None})
     with application.app_context():
         flask_migrate.upgrade()
         seed_ankang(scale=TEST_SCALE, seed=TEST_SEED)
@@ -100,6 +103,8 @@ def live_server(app, tmp_path_factory):
     env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": app.config["SECRET_KEY"], "GRIDS_LOG_FORMAT": "text"}
     for name in ("GRIDS_LOGIN_RATE_LIMIT", "GRIDS_LOGIN_ADDRESS_RATE_LIMIT", "GRIDS_RATELIMIT_STORAGE"):
         env.pop(name, None)
+    # Browser tests enter visits at the machine's clock, whatever the hour: no night window.
+    env["GRIDS_PACE_NIGHT_HOURS"] = ""
     if app.config.get("GRIDS_PHONE_KEY"):
         env["GRIDS_PHONE_KEY"] = app.config["GRIDS_PHONE_KEY"]
     # A month of visits through the sync service, so maps, lists and flags have something to show.

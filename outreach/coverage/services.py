@@ -58,6 +58,12 @@ def coverage_rows(region_code: str, by: str | None, start: date | None, end: dat
         raise Invalid(errors={"query": {"by": [f"Must be a level below the region's ({region.level})."]}})
     start, end = default_period(start, end)
     rows = rows_under(code_prefix(region.code), by, start, end, sort)
+    if by == "grid":
+        chiefs = queries.chiefs([row["code"] for row in rows])
+        for row in rows:
+            chief = chiefs.get(row["code"])
+            row["responsible"] = None if chief is None else {"member_id": chief[0], "name": chief[1],
+                                                             "phone": chief[2]}
     return {"region": region, "by": by, "from": start, "to": end, "rows": rows}
 
 
