@@ -2,7 +2,7 @@
 leaves the coverage rollups and stays in the visit table).
 
 Revision ID: 0022_visit_reviews
-Revises: 0021_case_corrections
+Revises: 0012_refs_and_rate_limits
 Create Date: 2026-11-29 23:20:00
 
 """
@@ -12,7 +12,7 @@ from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
 revision = '0022_visit_reviews'
-down_revision = '0021_case_corrections'
+down_revision = '0012_refs_and_rate_limits'
 branch_labels = None
 depends_on = None
 
