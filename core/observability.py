@@ -107,24 +107,26 @@ class DatabaseCollector:
         failures = CounterMetricFamily("grids_notification_delivery_failures", "Failed delivery attempts (each "
                                        "is retried with back-off)", labels=["channel"])
         workers = GaugeMetricFamily("grids_job_workers", "Job workers with a heartbeat in the last minute")
-        try:
-            with self.app.app_context(), db.engine.connect() as connection:
-                for name, total, failed in connection.execute(text("select name, runs, failures from job_stats")):
+        with self.app.app_context():
+            try:
+                for name, total, failed in db.session.execute(text("select name, runs, failures from job_stats")):
                     runs.add_metric([name, "succeeded"], total - failed)
                     runs.add_metric([name, "failed"], failed)
                 failed_by_channel: dict[str, int] = {}
-                for channel, status, count, failed in connection.execute(text("""
+                for channel, status, count, failed in db.session.execute(text("""
                         select channel, status, count(*), sum(failures) from notification_deliveries
                         group by channel, status""")):
                     deliveries.add_metric([channel, status], count)
                     failed_by_channel[channel] = failed_by_channel.get(channel, 0) + int(failed or 0)
                 for channel, failed in failed_by_channel.items():
                     failures.add_metric([channel], failed)
-                workers.add_metric([], connection.execute(text(
+                workers.add_metric([], db.session.execute(text(
                     "select count(*) from procrastinate_workers where last_heartbeat > now() - interval '1 minute'"
                 )).scalar_one())
-        except Exception:  # the database is down or not migrated: /metrics still answers
-            return
+            except Exception:  # the database is down or not migrated: /metrics still answers
+                return
+            finally:
+                db.session.remove()
         yield from (runs, deliveries, failures, workers)
 
 

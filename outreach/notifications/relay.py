@@ -61,10 +61,15 @@ class Relay:
         self.pool = ThreadPoolExecutor(max_workers=app.config["GRIDS_PUSH_THREADS"], thread_name_prefix="push")
 
     # -- lifecycle -------------------------------------------------------------------------------
-    def start(self) -> None:
-        """Start the listener and one thread per channel."""
+    def open(self) -> Relay:
+        """Set up the channels (the VAPID key, the SMS adapter)."""
         self.push = PushSender(self.app)
         self.sms = sms_provider(self.app)
+        return self
+
+    def start(self) -> None:
+        """Start the listener and one thread per channel."""
+        self.open()
         for name, target in (("listen", self._listen), ("in_app", self._loop), ("push", self._loop),
                              ("sms", self._loop)):
             thread = threading.Thread(target=target, args=() if name == "listen" else (name,),
@@ -116,23 +121,33 @@ class Relay:
     # -- one batch -------------------------------------------------------------------------------
     def deliver(self, channel: str) -> int:
         """Deliver one batch of due rows of ``channel``; how many rows were handled."""
-        with db.engine.begin() as connection:
-            if channel == "in_app":
-                return self._in_app(connection)
-            rows = connection.execute(text("""
-                select d.notification_id, d.attempts, n.user_id, n.member_id, n.kind, n.params, n.urgent,
-                       n.object_type, n.object_id, n.created_at
-                from notification_deliveries d join notifications n on n.id = d.notification_id
-                where d.channel = :channel and d.status = 'pending' and d.not_before <= now()
-                order by d.not_before, d.notification_id
-                limit :limit
-                for update of d skip locked
-            """), {"channel": channel, "limit": self.batch_size}).mappings().all()
-            if not rows:
-                return 0
-            outcomes = self._push(connection, rows) if channel == "push" else self._sms(connection, rows)
-            self._record(connection, channel, rows, outcomes)
-            return len(rows)
+        # The session (not a bare connection): the claim, the sends' outcomes and the commit are one
+        # transaction, and tests run the same code inside their rolled-back transaction.
+        try:
+            handled = self._deliver(db.session.connection(), channel)
+            db.session.commit()
+        except BaseException:
+            db.session.rollback()
+            raise
+        return handled
+
+    def _deliver(self, connection, channel: str) -> int:
+        if channel == "in_app":
+            return self._in_app(connection)
+        rows = connection.execute(text("""
+            select d.notification_id, d.attempts, n.user_id, n.member_id, n.kind, n.params, n.urgent,
+                   n.object_type, n.object_id, n.created_at
+            from notification_deliveries d join notifications n on n.id = d.notification_id
+            where d.channel = :channel and d.status = 'pending' and d.not_before <= now()
+            order by d.not_before, d.notification_id
+            limit :limit
+            for update of d skip locked
+        """), {"channel": channel, "limit": self.batch_size}).mappings().all()
+        if not rows:
+            return 0
+        outcomes = self._push(connection, rows) if channel == "push" else self._sms(connection, rows)
+        self._record(connection, channel, rows, outcomes)
+        return len(rows)
 
     def _in_app(self, connection) -> int:
         connection.execute(text("select pg_advisory_xact_lock(:lock)"), {"lock": IN_APP_LOCK})
