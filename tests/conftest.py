@@ -96,7 +96,9 @@ def live_server(app, tmp_path_factory):
     root = Path(__file__).resolve().parent.parent
     log = tmp_path_factory.mktemp("live_server") / "gunicorn.log"
     env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": app.config["SECRET_KEY"],
-           "GRIDS_LOGIN_RATE_LIMIT": "100000 per minute", "GRIDS_LOG_FORMAT": "text"}
+           "GRIDS_LOGIN_RATE_LIMIT": "100000 per minute", "GRIDS_LOG_FORMAT": "text",
+           # push subscriptions may point at a local fake push service (plain http)
+           "GRIDS_PUSH_ALLOW_HTTP": "1"}
     if app.config.get("GRIDS_PHONE_KEY"):
         env["GRIDS_PHONE_KEY"] = app.config["GRIDS_PHONE_KEY"]
     # A month of visits through the sync service, so maps, lists and flags have something to show.

@@ -88,7 +88,8 @@ class FakePushService:
                 if service.delay:
                     time.sleep(service.delay)
                 with service.arrived:
-                    service.requests.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "body": body,
+                    headers = {k.lower(): v for k, v in self.headers.items()}
+                    service.requests.append({"path": self.path, "headers": headers, "body": body,
                                              "at": time.time()})
                     service.arrived.notify_all()
                     code = service.status.get(self.path, 201)

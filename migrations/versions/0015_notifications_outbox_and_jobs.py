@@ -87,6 +87,7 @@ def upgrade():
     op.create_table(
         'job_stats',
         sa.Column('name', sa.String(length=64), nullable=False),
+        sa.Column('schedule', sa.String(length=64), nullable=True),
         sa.Column('runs', sa.BigInteger(), server_default='0', nullable=False),
         sa.Column('failures', sa.BigInteger(), server_default='0', nullable=False),
         sa.Column('last_run_at', postgresql.TIMESTAMP(timezone=True), nullable=True),

@@ -25,6 +25,7 @@ def worker_command(concurrency: int | None) -> None:
     """Run the periodic jobs and deliver notifications until SIGINT/SIGTERM."""
     app = current_app._get_current_object()
     procrastinate_app = runner.build(app)
+    runner.publish_schedules(app)
     relay = Relay(app)
     relay.start()
     name = f"{socket.gethostname()}-{os.getpid()}"

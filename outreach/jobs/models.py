@@ -16,6 +16,8 @@ class JobStats(db.Model):
     __tablename__ = "job_stats"
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # The schedule the running worker uses (written when it starts; it may differ from the web's default).
+    schedule: Mapped[str | None] = mapped_column(String(64))
     runs: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     failures: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     last_run_at: Mapped[datetime | None] = mapped_column(TIMESTAMP(timezone=True))

@@ -68,6 +68,18 @@ def record_run(name: str, started: float, status: str, error: str | None) -> Non
     db.session.commit()
 
 
+def publish_schedules(app: Flask) -> None:
+    """Record the schedules this worker runs, so GET /jobs shows them (and the next runs they give)."""
+    with app.app_context():
+        for name, cron in schedules(app).items():
+            db.session.execute(text("""
+                insert into job_stats (name, schedule) values (:name, :cron)
+                on conflict (name) do update set schedule = excluded.schedule
+            """), {"name": name, "cron": cron})
+        db.session.commit()
+        db.session.remove()
+
+
 def _runner(app: Flask, job: Job) -> Callable[[int], None]:
     def run(timestamp: int) -> None:
         started = time.time()

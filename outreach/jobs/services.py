@@ -14,7 +14,8 @@ from outreach.jobs.runner import JOBS, schedules
 
 
 def list_jobs(now: datetime | None = None) -> list[dict[str, Any]]:
-    """Every periodic job with its statistics and next run (UTC cron, answered with offsets)."""
+    """Every periodic job with its statistics and next run (UTC cron, answered with offsets).  The schedule is
+    the one the worker last started with, else this process's configuration."""
     now = now or datetime.now(UTC)
     stats = {row.name: row for row in db.session.scalars(select(JobStats))}
     crons = schedules(current_app)
@@ -24,14 +25,15 @@ def list_jobs(now: datetime | None = None) -> list[dict[str, Any]]:
     rows = []
     for job in JOBS:
         stat = stats.get(job.name)
+        cron = stat.schedule if stat and stat.schedule else crons[job.name]
         rows.append({
-            "name": job.name, "description": job.description, "schedule": crons[job.name],
+            "name": job.name, "description": job.description, "schedule": cron,
             "last_run_at": stat.last_run_at if stat else None, "last_status": stat.last_status if stat else None,
             "last_duration_ms": stat.last_duration_ms if stat else None,
             "last_error": stat.last_error if stat else None,
             "runs": stat.runs if stat else 0, "failures": stat.failures if stat else 0,
             "waiting": waiting.get(job.name, 0),
-            "next_run_at": croniter(crons[job.name], now).get_next(datetime),
+            "next_run_at": croniter(cron, now).get_next(datetime),
         })
     return rows
 

@@ -97,12 +97,14 @@ def events(app: Flask, user_id: int, position: int, locale: str | None) -> Itera
         yield "retry: 3000\n\n"
         while time.monotonic() < ends:
             waiter.clear()
-            with app.app_context():
+            with app.app_context():  # rendering needs it too (the language)
                 rows = queries.delivered_after(user_id, position)
-            for row in rows:
-                position = row["delivered_seq"]
-                data = json.dumps(item(row, locale), ensure_ascii=False)
-                yield f"id: {row['id']}\nevent: notification\ndata: {data}\n\n"
+                ready = [(row["delivered_seq"], row["id"], json.dumps(item(row, locale), ensure_ascii=False))
+                         for row in rows]
+            for _seq, notification_id, data in ready:
+                yield f"id: {notification_id}\nevent: notification\ndata: {data}\n\n"
+            if ready:
+                position = ready[-1][0]
             if not waiter.wait(min(heartbeat, max(0.0, ends - time.monotonic()))):
                 yield ": keep-alive\n\n"
     finally:
