@@ -60,7 +60,9 @@ def app():
     # Limits per account and address are process-wide: tests that check them lower them.
     application = create_app({"SQLALCHEMY_DATABASE_URI": url, "TESTING": True,
                               "GRIDS_SYNC_RATE_LIMIT": "100000 per minute",
-                              "GRIDS_LOGIN_RATE_LIMIT": "100000 per minute"})
+                              "GRIDS_LOGIN_RATE_LIMIT": "100000 per minute",
+                              # a notification stream read through the test client ends after a second
+                              "GRIDS_SSE_MAX_SECONDS": 1, "GRIDS_SSE_HEARTBEAT_SECONDS": 0.5})
     with application.app_context():
         flask_migrate.upgrade()
         seed_ankang(scale=TEST_SCALE, seed=TEST_SEED)

@@ -191,3 +191,20 @@ SINGLE_MEMBER_CELL = """
 def single_member_cell() -> tuple[str, int, int, str]:
     """A tier-3 cell whose warnings go to one member with no account yet (see SINGLE_MEMBER_CELL)."""
     return tuple(db.session.execute(text(SINGLE_MEMBER_CELL)).one())
+
+
+def notification_for(user_id: int) -> int:
+    """The id of a new notification (through the outbox) for the account ``user_id``."""
+    from outreach.notifications import outbox
+
+    cause = f"test:{uuid.uuid4().hex}"
+    outbox.to_users([user_id], "lagging_alert", cause, "region", "610900000000", {"count": 1})
+    return db.session.execute(text("select id from notifications where cause = :c"), {"c": cause}).scalar_one()
+
+
+def push_subscription_for(user_id: int) -> int:
+    """The id of a new (made-up) push subscription of the account ``user_id``."""
+    return db.session.execute(text("""
+        insert into push_subscriptions (user_id, endpoint, p256dh, auth)
+        values (:u, 'https://push.example.invalid/' || gen_random_uuid(), 'key', 'auth') returning id
+    """), {"u": user_id}).scalar_one()

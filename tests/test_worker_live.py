@@ -22,6 +22,7 @@ import pytest
 
 from tests.fakes import FakePushService, sms_sent
 from tests.helpers import SINGLE_MEMBER_CELL
+from tests.test_dashboard import browser, page  # noqa: F401 (the browser fixtures, shared)
 
 ROOT = Path(__file__).resolve().parent.parent
 CITY = "610900000000"
@@ -265,3 +266,49 @@ def test_sigkill_mid_delivery_loses_nothing_and_records_nothing_twice(app, live_
         assert set(received) == set(notifications)  # nothing lost; repeats are dropped by id
         references = [m["reference"] for m in sms_sent(env["GRIDS_SMS_FAKE_FILE"])]
         assert set(references) == {f"n{n}" for n in notifications}
+
+
+LAGGING_TOWNSHIP = """
+    select left(g.village_code, 9) || '000' from grids g left join grid_coverage c on c.grid_code = g.code
+    where g.tier = 3 and g.households > 0
+      and (c.last_completed_on is null or c.last_completed_on < current_date - 30)
+    group by 1 order by count(*) desc limit 1
+"""
+
+
+def test_the_dashboard_shows_a_new_notification_as_it_arrives(app, live_server, worker_env, tmp_path,
+                                                              page):  # noqa: F811 (the fixture)
+    from tests.test_dashboard import _shot, _sign_in, _wait
+
+    api = Api(live_server.url)
+    admin = api.token(live_server.username, live_server.password)
+    database = live_db(app)
+    with psycopg.connect(database) as connection:
+        township = connection.execute(LAGGING_TOWNSHIP).fetchone()[0]
+    username = f"bell_{uuid.uuid4().hex[:6]}"
+    status, body = api.call("POST", "/users", {"username": username, "password": PASSWORD,
+                                               "role": "township_supervisor", "scope": township}, admin)
+    assert status == 201, body
+    before = workers(database)
+    worker = start_worker(worker_env, tmp_path / "worker.log")
+    try:
+        wait_ready(database, before)
+        _sign_in(page, username, PASSWORD)
+        _wait(page, "document.getElementById('notifications').dataset.live === 'true'")
+        assert page.is_hidden("#notifications-count")
+        # The morning alert, run now as the scheduler would: the worker delivers it, the page hears it.
+        subprocess.run([sys.executable, "-m", "flask", "jobs", "run", "lagging_alert"], cwd=ROOT, env=worker_env,
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _wait(page, "!document.getElementById('notification-toast').hidden", timeout=20_000)
+        assert page.inner_text("#notifications-count") == "1"
+        assert page.inner_text("#notification-toast").startswith("走访滞后网格")
+        page.click("#notifications-toggle")
+        row = page.locator("#notifications-list li.unread")
+        assert row.count() == 1 and "近 30 天没有入户走访" in row.inner_text()
+        _shot(page, "notification-arrived")
+        row.click()
+        _wait(page, "document.getElementById('notifications-count').hidden")
+        status, listed = api.call("GET", "/me/notifications", token=api.token(username, PASSWORD))
+        assert listed[0]["kind"] == "lagging_alert" and listed[0]["read_at"] is not None
+    finally:
+        stop(worker)

@@ -8,7 +8,7 @@ One notification per recipient per cause (a unique index; a repeat is ignored).
 from __future__ import annotations
 
 import json
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from flask import current_app
@@ -46,30 +46,31 @@ def quiet_until(now: datetime) -> datetime | None:
 
 def write(recipients: str, params: dict[str, Any]) -> int:
     """Insert the notifications ``recipients`` (a SELECT of user_id, member_id, kind, cause, object_type,
-    object_id, params, urgent) selects, their delivery rows per channel, and wake the worker."""
-    now = db.session.execute(text("select now()")).scalar_one()
-    result = db.session.execute(text(f"""
+    object_id, params, urgent) selects, their delivery rows per channel, and wake the worker: one
+    statement, whatever the count.  How many deliveries were written."""
+    return db.session.execute(text(f"""
         with recipients as ({recipients}),
         inserted as (
             insert into notifications (user_id, member_id, kind, cause, object_type, object_id, params, urgent)
             select user_id, member_id, kind, cause, object_type, object_id, params, urgent from recipients
             on conflict do nothing
             returning id, user_id, member_id, kind, urgent
+        ), delivered as (
+            insert into notification_deliveries (notification_id, channel, not_before)
+            select i.id, c.channel,
+                   case when i.urgent or c.channel = 'in_app' then now()
+                        else coalesce(cast(:quiet_until as timestamptz), now()) end
+            from inserted i cross join (values ('in_app'), ('push'), ('sms')) as c(channel)
+            where (c.channel = 'in_app' and i.user_id is not null)
+               or (c.channel = 'push' and i.user_id is not null
+                   and exists (select from push_subscriptions s where s.user_id = i.user_id))
+               or (c.channel = 'sms' and i.kind = any(cast(:sms_kinds as text[]))
+                   and exists (select from members m where m.id = i.member_id and m.phone_encrypted is not null))
+            returning 1
         )
-        insert into notification_deliveries (notification_id, channel, not_before)
-        select i.id, c.channel,
-               case when i.urgent or c.channel = 'in_app' then now()
-                    else coalesce(cast(:quiet_until as timestamptz), now()) end
-        from inserted i cross join (values ('in_app'), ('push'), ('sms')) as c(channel)
-        where (c.channel = 'in_app' and i.user_id is not null)
-           or (c.channel = 'push' and i.user_id is not null
-               and exists (select from push_subscriptions s where s.user_id = i.user_id))
-           or (c.channel = 'sms' and i.kind = any(cast(:sms_kinds as text[]))
-               and exists (select from members m where m.id = i.member_id and m.phone_encrypted is not null))
-    """), {**params, "quiet_until": quiet_until(now), "sms_kinds": SMS_KINDS})
-    if result.rowcount:
-        db.session.execute(text("select pg_notify(:channel, '')"), {"channel": OUTBOX_CHANNEL})
-    return result.rowcount
+        select (select count(*) from delivered),
+               (select pg_notify('{OUTBOX_CHANNEL}', '') where exists (select from delivered))
+    """), {**params, "quiet_until": quiet_until(datetime.now(UTC)), "sms_kinds": SMS_KINDS}).scalar_one()
 
 
 def warnings_assigned(warning_ids: list[int], kind: str = "warning_assigned") -> int:
