@@ -125,19 +125,21 @@ def start_worker(env: dict, log: Path) -> subprocess.Popen:
 
 
 def wait_ready(database: str, before: int = 0, timeout: float = 60) -> None:
-    """Wait until procrastinate lists one more worker than ``before`` (it registers once started)."""
+    """Wait until procrastinate registers a worker newer than ``before`` (the newest id then; a killed
+    worker's row stays until the next worker prunes it, so counting rows would not do)."""
     ends = time.monotonic() + timeout
     while time.monotonic() < ends:
         with psycopg.connect(database) as connection:
-            if connection.execute("select count(*) from procrastinate_workers").fetchone()[0] > before:
+            if connection.execute("select coalesce(max(id), 0) from procrastinate_workers").fetchone()[0] > before:
                 return
         time.sleep(0.3)
     raise AssertionError("the worker did not start")
 
 
 def workers(database: str) -> int:
+    """The newest worker id procrastinate has registered (0: none yet)."""
     with psycopg.connect(database) as connection:
-        return connection.execute("select count(*) from procrastinate_workers").fetchone()[0]
+        return connection.execute("select coalesce(max(id), 0) from procrastinate_workers").fetchone()[0]
 
 
 def stop(process: subprocess.Popen) -> None:
