@@ -6,10 +6,13 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 5000
 WORKERS ?= 2
+# Threads per gunicorn worker: an open notification stream (Server-Sent Events) holds one.
+THREADS ?= 16
+GUNICORN = $(BIN)/gunicorn --workers $(WORKERS) --threads $(THREADS) --bind $(HOST):$(PORT) 'app:create_app()'
 export FLASK_APP := app:create_app
 
-.PHONY: run test fuzz crash load serve db db-stop migrate seed translations lint bench-seed clean-db dashboard \
-	fieldapp test-tools fonts bench-field-app backup restore bench
+.PHONY: run test fuzz crash load serve worker db db-stop migrate seed translations lint bench-seed clean-db \
+	dashboard fieldapp test-tools fonts bench-field-app backup restore bench
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -67,15 +70,25 @@ seed: migrate
 	$(BIN)/flask seed ankang --if-empty
 	$(BIN)/flask seed certification --if-empty
 
+# The web server and the job worker together; Ctrl-C (or either one stopping) stops both.
 run: translations dashboard fieldapp fonts seed
 	@echo "Dashboard on http://$(HOST):$(PORT)/ — field app on http://$(HOST):$(PORT)/m/ —" \
 	      "API on http://$(HOST):$(PORT)/api/v1 (docs at /api/v1/docs)," \
 	      "OGC API – Features on http://$(HOST):$(PORT)/ogc"
-	$(BIN)/gunicorn --workers $(WORKERS) --bind $(HOST):$(PORT) 'app:create_app()'
+	@echo "Job worker (periodic jobs, notification delivery) beside it: GET /api/v1/jobs as admin shows its runs"
+	@$(BIN)/flask jobs worker & worker=$$!; \
+	$(GUNICORN) & web=$$!; \
+	trap 'kill -TERM $$worker $$web 2>/dev/null' INT TERM; \
+	wait -n $$worker $$web; status=$$?; \
+	kill -TERM $$worker $$web 2>/dev/null; wait; exit $$status
 
 # Serve without migrating or seeding (production-style; the database must be ready).
 serve: translations dashboard fieldapp fonts
-	$(BIN)/gunicorn --workers $(WORKERS) --bind $(HOST):$(PORT) 'app:create_app()'
+	$(GUNICORN)
+
+# The job worker alone (production: run one or more beside the web servers).
+worker: translations
+	$(BIN)/flask jobs worker
 
 test: translations dashboard fieldapp test-tools db
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 from typing import Any
 
 from core.keys import METRICS_TOKEN_FILE, PHONE_KEYS_FILE, ROOT, SECRET_KEY_FILE, development_key_file
+
+VAR_DIR = ROOT / "var"
 
 LOCAL_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:{port}/grids"
 
@@ -116,6 +119,28 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "GRIDS_LOG_FORMAT": env.get("GRIDS_LOG_FORMAT", "json"),
         "GRIDS_LOG_LEVEL": env.get("GRIDS_LOG_LEVEL", "INFO"),
         "GRIDS_SYNC_RATE_LIMIT": env.get("GRIDS_SYNC_RATE_LIMIT", "120 per minute"),
+        # Jobs and notifications (the worker: `flask jobs worker`, started by `make run`).
+        "GRIDS_JOB_SCHEDULES": json.loads(env.get("GRIDS_JOB_SCHEDULES", "{}")),
+        "GRIDS_WORKER_CONCURRENCY": int(env.get("GRIDS_WORKER_CONCURRENCY", "2")),
+        "GRIDS_QUIET_HOURS": env.get("GRIDS_QUIET_HOURS", "22:00-07:00"),
+        "GRIDS_NOTIFICATION_LOCALE": env.get("GRIDS_NOTIFICATION_LOCALE", "zh_CN"),
+        "GRIDS_DELIVERY_BATCH": int(env.get("GRIDS_DELIVERY_BATCH", "200")),
+        "GRIDS_DELIVERY_POLL_SECONDS": float(env.get("GRIDS_DELIVERY_POLL_SECONDS", "5")),
+        "GRIDS_DELIVERY_MAX_ATTEMPTS": int(env.get("GRIDS_DELIVERY_MAX_ATTEMPTS", "8")),
+        "GRIDS_PUSH_THREADS": int(env.get("GRIDS_PUSH_THREADS", "16")),
+        "GRIDS_PUSH_TIMEOUT_SECONDS": float(env.get("GRIDS_PUSH_TIMEOUT_SECONDS", "10")),
+        "GRIDS_PUSH_ALLOW_HTTP": _bool(env.get("GRIDS_PUSH_ALLOW_HTTP")),
+        "GRIDS_VAPID_PRIVATE_KEY": env.get("GRIDS_VAPID_PRIVATE_KEY"),
+        "GRIDS_VAPID_KEY_FILE": env.get("GRIDS_VAPID_KEY_FILE", str(VAR_DIR / "vapid_private.pem")),
+        "GRIDS_VAPID_SUBJECT": env.get("GRIDS_VAPID_SUBJECT", "mailto:grids-operations@example.invalid"),
+        "GRIDS_SMS_PROVIDER": env.get("GRIDS_SMS_PROVIDER", "fake"),
+        "GRIDS_SMS_FAKE_FILE": env.get("GRIDS_SMS_FAKE_FILE", str(VAR_DIR / "sms-fake.jsonl")),
+        "GRIDS_SMS_URL": env.get("GRIDS_SMS_URL"),
+        "GRIDS_SMS_TOKEN": env.get("GRIDS_SMS_TOKEN"),
+        "GRIDS_SSE_MAX_SECONDS": int(env.get("GRIDS_SSE_MAX_SECONDS", "300")),
+        "GRIDS_SSE_HEARTBEAT_SECONDS": float(env.get("GRIDS_SSE_HEARTBEAT_SECONDS", "15")),
+        "GRIDS_LAGGING_DAYS": int(env.get("GRIDS_LAGGING_DAYS", "30")),
+        "GRIDS_CERTIFICATION_NOTICE_DAYS": int(env.get("GRIDS_CERTIFICATION_NOTICE_DAYS", "30")),
         "JSON_SORT_KEYS": False,
         # flask-smorest / OpenAPI
         "API_TITLE": "Grid outreach API",

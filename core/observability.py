@@ -103,6 +103,53 @@ def configure_metrics(app: Flask) -> None:
     sync_results = Counter("grids_visit_sync_results_total", "Visits synced, by outcome", ["status"],
                            registry=registry)
     app.extensions["grids_metrics"] = {"metrics": metrics, "sync_results": sync_results}
+    registry.register(DatabaseCollector(app))
+
+
+class DatabaseCollector:
+    """Figures the worker keeps in the database, read at scrape time so they add up whatever process ran
+    the work: job runs and failures per job, notification deliveries by channel and status, the retries
+    they needed, and the live workers."""
+
+    def __init__(self, app: Flask):
+        self.app = app
+
+    def describe(self):
+        return []
+
+    def collect(self):
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+        from sqlalchemy import text
+
+        from core.extensions import db
+
+        runs = CounterMetricFamily("grids_job_runs", "Periodic job runs, by job and outcome", labels=["job", "status"])
+        deliveries = GaugeMetricFamily("grids_notification_deliveries", "Notification deliveries by channel and "
+                                       "status", labels=["channel", "status"])
+        failures = CounterMetricFamily("grids_notification_delivery_failures", "Failed delivery attempts (each "
+                                       "is retried with back-off)", labels=["channel"])
+        workers = GaugeMetricFamily("grids_job_workers", "Job workers with a heartbeat in the last minute")
+        with self.app.app_context():
+            try:
+                for name, total, failed in db.session.execute(text("select name, runs, failures from job_stats")):
+                    runs.add_metric([name, "succeeded"], total - failed)
+                    runs.add_metric([name, "failed"], failed)
+                failed_by_channel: dict[str, int] = {}
+                for channel, status, count, failed in db.session.execute(text("""
+                        select channel, status, count(*), sum(failures) from notification_deliveries
+                        group by channel, status""")):
+                    deliveries.add_metric([channel, status], count)
+                    failed_by_channel[channel] = failed_by_channel.get(channel, 0) + int(failed or 0)
+                for channel, failed in failed_by_channel.items():
+                    failures.add_metric([channel], failed)
+                workers.add_metric([], db.session.execute(text(
+                    "select count(*) from procrastinate_workers where last_heartbeat > now() - interval '1 minute'"
+                )).scalar_one())
+            except Exception:  # the database is down or not migrated: /metrics still answers
+                return
+            finally:
+                db.session.remove()
+        yield from (runs, deliveries, failures, workers)
 
 
 def count_sync_results(app: Flask, results: list[dict]) -> None:

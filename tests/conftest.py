@@ -64,7 +64,9 @@ def app():
                               "GRIDS_LOGIN_ADDRESS_RATE_LIMIT": "100000 per minute",
                               # Visits are placed at any hour of the day by the tests; the night
                               # window of implausible_pace is turned on by the tests of that flag.
-                              "GRIDS_PACE_NIGHT_HOURS": None})
+                              "GRIDS_PACE_NIGHT_HOURS": None,
+                              # a notification stream read through the test client ends after a second
+                              "GRIDS_SSE_MAX_SECONDS": 1, "GRIDS_SSE_HEARTBEAT_SECONDS": 0.5})
     with application.app_context():
         flask_migrate.upgrade()
         seed_ankang(scale=TEST_SCALE, seed=TEST_SEED)
@@ -105,6 +107,8 @@ def live_server(app, tmp_path_factory):
         env.pop(name, None)
     # Browser tests enter visits at the machine's clock, whatever the hour: no night window.
     env["GRIDS_PACE_NIGHT_HOURS"] = ""
+    # push subscriptions may point at a local fake push service (plain http)
+    env["GRIDS_PUSH_ALLOW_HTTP"] = "1"
     if app.config.get("GRIDS_PHONE_KEY"):
         env["GRIDS_PHONE_KEY"] = app.config["GRIDS_PHONE_KEY"]
     # A month of visits through the sync service, so maps, lists and flags have something to show.

@@ -174,3 +174,38 @@ def warning_in(village: str) -> int:
     [(warning, _)] = create_warnings([{"external_ref": f"T-{uuid.uuid4().hex[:12]}", "level": "high",
                                        "reason": "investment", "household_id": household_in(village)}], "test")
     return warning.id
+
+
+# A tier-3 cell held by exactly one active member (routing sends its warnings to that member), with a
+# household: (grid code, member id, household id, village code).
+SINGLE_MEMBER_CELL = """
+    select a.grid_code, min(a.member_id), min(h.id), min(h.village_code)
+    from assignments a join members m on m.id = a.member_id and m.active
+    join households h on h.grid_code = a.grid_code and h.removed_at is null
+    where a.valid_to is null and right(a.grid_code, 3) <> '-00'
+      and not exists (select from users u where u.member_id = a.member_id)
+    group by a.grid_code having count(distinct a.member_id) = 1
+    order by a.grid_code limit 1
+"""
+
+
+def single_member_cell() -> tuple[str, int, int, str]:
+    """A tier-3 cell whose warnings go to one member with no account yet (see SINGLE_MEMBER_CELL)."""
+    return tuple(db.session.execute(text(SINGLE_MEMBER_CELL)).one())
+
+
+def notification_for(user_id: int) -> int:
+    """The id of a new notification (through the outbox) for the account ``user_id``."""
+    from outreach.notifications import outbox
+
+    cause = f"test:{uuid.uuid4().hex}"
+    outbox.to_users([user_id], "lagging_alert", cause, "region", "610900000000", {"count": 1})
+    return db.session.execute(text("select id from notifications where cause = :c"), {"c": cause}).scalar_one()
+
+
+def push_subscription_for(user_id: int) -> int:
+    """The id of a new (made-up) push subscription of the account ``user_id``."""
+    return db.session.execute(text("""
+        insert into push_subscriptions (user_id, endpoint, p256dh, auth)
+        values (:u, 'https://push.example.invalid/' || gen_random_uuid(), 'key', 'auth') returning id
+    """), {"u": user_id}).scalar_one()

@@ -3,12 +3,12 @@
 The stored masked form already holds the length and the last four digits, so no key is needed.
 
 Revision ID: 0010_phones_masked_last_four
-Revises: 0013_warning_reassignment
+Revises: 0015_notifications
 """
 from alembic import op
 
 revision = '0010_phones_masked_last_four'
-down_revision = '0013_warning_reassignment'
+down_revision = '0015_notifications'
 branch_labels = None
 depends_on = None
 

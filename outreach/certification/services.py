@@ -25,6 +25,7 @@ from outreach.certification.models import (
     display_status,
 )
 from outreach.coverage.services import village_figures
+from outreach.notifications import outbox
 
 REVIEW_LEVELS = ("township", "county")
 
@@ -154,6 +155,8 @@ def decide(certification_id: int, decision: str, comment: str | None, user) -> C
                                          comment=comment, decided_by=user.username))
     audit.record("certification.decision", "certification", certification.id, certification.village_code,
                  {"level": level, "decision": decision, "status": certification.status}, comment=comment)
+    db.session.flush()
+    outbox.certification_decided(certification.id, certification.status, level)
     db.session.commit()
     return certification
 

@@ -42,7 +42,7 @@ def register(seed_cli: AppGroup) -> None:
 @visits_cli.command("partitions")
 @click.option("--ahead", type=click.IntRange(0, 36), default=3, show_default=True, help="Months ahead.")
 def partitions_command(ahead: int) -> None:
-    """Create the monthly visit partitions up to AHEAD months from now (run monthly by a scheduler)."""
+    """Create the monthly visit partitions up to AHEAD months from now (the job worker does it daily)."""
     today = datetime.now(UTC).date()
     months = []
     for offset in range(ahead + 1):

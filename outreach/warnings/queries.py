@@ -92,9 +92,9 @@ def insert_warnings(rows: list[dict[str, Any]]) -> list[int]:
     return list(ids)
 
 
-def escalate(now: datetime, windows: dict[str, int]) -> int:
+def escalate(now: datetime, windows: dict[str, int]) -> list[int]:
     """Move every warning past its deadline one level up (township, county, city) with a new deadline,
-    recording each step; one statement whatever the count."""
+    recording each step; one statement whatever the count.  The ids of the warnings moved."""
     result = db.session.execute(text("""
         with moved as (
             update warnings w set escalation_level = w.escalation_level + 1, ack_deadline = null,
@@ -103,13 +103,16 @@ def escalate(now: datetime, windows: dict[str, int]) -> int:
             where w.status in ('open', 'acknowledged', 'revisit') and w.deadline < :now and w.escalation_level < 3
             returning w.county_code, w.id, w.escalation_level, w.deadline
         )
-        insert into warning_events (county_code, id, warning_id, type, at, escalated_to, deadline, by)
-        select county_code, gen_random_uuid(), id, 'escalated', :now,
-               case escalation_level when 1 then 'township' when 2 then 'county' else 'city' end, deadline,
-               'escalation'
-        from moved
+        , recorded as (
+            insert into warning_events (county_code, id, warning_id, type, at, escalated_to, deadline, by)
+            select county_code, gen_random_uuid(), id, 'escalated', :now,
+                   case escalation_level when 1 then 'township' when 2 then 'county' else 'city' end, deadline,
+                   'escalation'
+            from moved
+        )
+        select id from moved
     """), {"now": now, **windows})
-    return result.rowcount
+    return list(result.scalars())
 
 
 def warnings_select(prefix: str | None, status: str | None, level: str | None, overdue_at: datetime | None,

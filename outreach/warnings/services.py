@@ -21,6 +21,7 @@ from grids.accounts import audit
 from grids.hierarchy import PREFIX_LENGTH, child_region_level, code_prefix
 from grids.households import queries as household_queries
 from grids.members.models import Member
+from outreach.notifications import outbox
 from outreach.visits.services import store_visits
 from outreach.warnings import queries
 from outreach.warnings.models import OUTCOMES_WITHOUT_MEETING, FundWarning, WarningEvent
@@ -92,7 +93,10 @@ def create_warnings(items: list[dict[str, Any]], actor: str | None,
             row["assigned_member_id"] = member
             if member is None:  # nobody embedded there: the township task force takes it at once
                 row["escalation_level"] = 1
-        queries.insert_warnings(rows)
+        ids = queries.insert_warnings(rows)
+        # The outbox, in this transaction: the member (or the township task force) is told.
+        outbox.warnings_assigned(ids)
+        outbox.warnings_escalated(ids)
         db.session.commit()
         existing.update(queries.existing_by_refs([row["external_ref"] for row in rows]))
     return [(existing[item["external_ref"]], item["external_ref"] not in known_before) for item in items]
@@ -101,8 +105,9 @@ def create_warnings(items: list[dict[str, Any]], actor: str | None,
 def escalate(now: datetime | None = None) -> int:
     """Escalate every warning past its deadline; returns how many moved up."""
     moved = queries.escalate(now or datetime.now(UTC), _escalation_windows())
+    outbox.warnings_escalated(moved)
     db.session.commit()
-    return moved
+    return len(moved)
 
 
 def get_warning(warning_id: int, user, lock: bool = False) -> FundWarning:
@@ -214,6 +219,8 @@ def reassign(warning_id: int, data: dict[str, Any], user, now: datetime | None =
                                 by=user.username, note=data.get("reason")))
     audit.record("warning.reassign", "warning", warning.id, warning.village_code,
                  {"from_member_id": previous, "member_id": member.id})
+    db.session.flush()
+    outbox.warnings_assigned([warning.id], kind="warning_reassigned")  # the new member is told (outbox)
     db.session.commit()
     return warning
 
