@@ -27,6 +27,13 @@ def decisions_of(certification_id: int) -> list[CertificationDecision]:
         CertificationDecision.certification_id == certification_id).order_by(CertificationDecision.id)))
 
 
+def has_decided(certification_id: int, username: str) -> bool:
+    """Whether this account has already decided on the application."""
+    return db.session.scalar(select(CertificationDecision.id).where(
+        CertificationDecision.certification_id == certification_id,
+        CertificationDecision.decided_by == username).limit(1)) is not None
+
+
 def valid_certification_locked(village_code: str, on: date) -> Certification | None:
     """The village's certification valid on a day, locked, whatever the caller's scope."""
     return db.session.scalar(select(Certification).where(

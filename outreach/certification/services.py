@@ -119,9 +119,7 @@ def _check_duties(certification: Certification, user) -> None:
     (a reviewer moved from the township to the county does not decide the same application twice)."""
     if certification.applied_by is not None and certification.applied_by == user.username:
         raise Forbidden(_l("You applied for this certification; another reviewer decides."), rule="own_application")
-    if db.session.scalar(select(CertificationDecision.id).where(
-            CertificationDecision.certification_id == certification.id,
-            CertificationDecision.decided_by == user.username).limit(1)) is not None:
+    if queries.has_decided(certification.id, user.username):
         raise Forbidden(_l("You have already decided on this application; another reviewer decides next."),
                         rule="second_reviewer")
 
