@@ -310,9 +310,7 @@ def test_a_rejected_visit_shows_its_chinese_reason_and_is_corrected(playwright, 
     assert stored["id"] == item["id"] and stored["notes"] == "日期填错"  # the same client id, corrected
     context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
-    if not CHINESE.search(reason):
-        # Per-visit reasons are translated by the contract half of issue 16 (being landed beside this).
-        pytest.xfail(f"the server's per-visit reason is not translated yet: {reason!r}")
+    assert CHINESE.search(reason), f"the server's per-visit reason is not in Chinese: {reason!r}"
 
 
 def test_no_serious_accessibility_violations(playwright, live_server, tmp_path):
