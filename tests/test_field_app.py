@@ -303,6 +303,8 @@ def test_a_rejected_visit_shows_its_chinese_reason_and_is_corrected(playwright, 
     assert page.input_value("#notes") == "日期填错"
     page.fill("#visited-at", datetime.now().strftime("%Y-%m-%dT%H:%M"))
     page.click("#save-visit")
+    # Saving ends on the household page; going to the queue before then would be overtaken by it.
+    _wait(page, "!document.getElementById('visit-form')")
     _go(page, "#/queue")
     _wait(page, "document.querySelectorAll('#queue li[data-state=created]').length === 1")
     assert page.locator("#queue li .reason").count() == 0

@@ -189,7 +189,8 @@ def test_a_failing_push_service_is_retried_with_back_off_and_counted(app, client
                   where n.object_id = :w and d.channel = 'push'""", w=str(warning["id"])).one()
     assert push[0] == "pending" and push[1] == 1 and push[2] == 1
     assert timedelta(seconds=4) <= push[3] <= timedelta(seconds=6) and "503" in push[4]
-    metrics = client.get("/metrics").get_data(as_text=True)
+    metrics = client.get("/metrics", headers={"Authorization": "Bearer " + app.config["GRIDS_METRICS_TOKEN"]}
+                         ).get_data(as_text=True)
     assert 'grids_notification_delivery_failures_total{channel="push"} 1.0' in metrics
 
     channels.status["/push/member"] = 410  # the browser unsubscribed: the subscription is dropped
