@@ -6,10 +6,13 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 5000
 WORKERS ?= 2
+# Threads per gunicorn worker: an open notification stream (Server-Sent Events) holds one.
+THREADS ?= 16
+GUNICORN = $(BIN)/gunicorn --workers $(WORKERS) --threads $(THREADS) --bind $(HOST):$(PORT) 'app:create_app()'
 export FLASK_APP := app:create_app
 
-.PHONY: run test fuzz crash load serve db db-stop migrate seed translations lint bench-seed clean-db dashboard \
-	fieldapp test-tools fonts bench-field-app
+.PHONY: run test fuzz crash load serve worker db db-stop migrate seed translations lint bench-seed clean-db \
+	dashboard fieldapp test-tools fonts bench-field-app backup restore bench
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -67,15 +70,25 @@ seed: migrate
 	$(BIN)/flask seed ankang --if-empty
 	$(BIN)/flask seed history --if-empty
 
+# The web server and the job worker together; Ctrl-C (or either one stopping) stops both.
 run: translations dashboard fieldapp fonts seed
 	@echo "Dashboard on http://$(HOST):$(PORT)/ — field app on http://$(HOST):$(PORT)/m/ —" \
 	      "API on http://$(HOST):$(PORT)/api/v1 (docs at /api/v1/docs)," \
 	      "OGC API – Features on http://$(HOST):$(PORT)/ogc"
-	$(BIN)/gunicorn --workers $(WORKERS) --bind $(HOST):$(PORT) --access-logfile - 'app:create_app()'
+	@echo "Job worker (periodic jobs, notification delivery) beside it: GET /api/v1/jobs as admin shows its runs"
+	@$(BIN)/flask jobs worker & worker=$$!; \
+	$(GUNICORN) & web=$$!; \
+	trap 'kill -TERM $$worker $$web 2>/dev/null' INT TERM; \
+	wait -n $$worker $$web; status=$$?; \
+	kill -TERM $$worker $$web 2>/dev/null; wait; exit $$status
 
 # Serve without migrating or seeding (production-style; the database must be ready).
 serve: translations dashboard fieldapp fonts
-	$(BIN)/gunicorn --workers $(WORKERS) --bind $(HOST):$(PORT) --access-logfile - 'app:create_app()'
+	$(GUNICORN)
+
+# The job worker alone (production: run one or more beside the web servers).
+worker: translations
+	$(BIN)/flask jobs worker
 
 test: translations dashboard fieldapp test-tools db
 	$(BIN)/pytest $(PYTEST_ARGS)
@@ -95,6 +108,19 @@ load: translations db
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
+
+# A logical backup of the database (pg_dump, custom format) into var/backups; the file's path is printed.
+backup: $(BIN)/.installed db
+	$(BIN)/python scripts/backup.py backup
+
+# Drop the database and load a backup into it: make restore FILE=var/backups/grids-….dump
+restore: $(BIN)/.installed db
+	@test -n "$(FILE)" || { echo "usage: make restore FILE=var/backups/<name>.dump"; exit 2; }
+	$(BIN)/python scripts/backup.py restore "$(FILE)"
+
+# Every benchmark (each prepares grids_bench itself), then one table of figure, target and verdict.
+bench: translations db
+	$(BIN)/python bench/run_all.py $(BENCHES)
 
 bench-seed: translations db
 	$(BIN)/python bench/seed.py

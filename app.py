@@ -12,6 +12,7 @@ from core.converters import Id32Converter, Id64Converter
 from core.errors import GridsApi, error_response, register_error_handlers
 from core.extensions import babel, db, limiter, migrate
 from core.observability import configure_logging, configure_metrics
+from core.rate_limits import PostgresStorage  # noqa: F401 - registers the postgresql-limits:// storage
 from core.scope import install_scope_filter
 
 SUPPORTED_LOCALES = ("zh_CN", "en")
@@ -52,6 +53,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from grids.accounts import auth
 
     auth.configure(app)
+    from core.input import install_input_checks
+
+    install_input_checks(app)
     api = GridsApi(app, spec_kwargs={"info": {"description": "Anti-fraud grid outreach backend"}})
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
     api.spec.options["security"] = [{"bearer": []}]
@@ -121,25 +125,11 @@ def _register_operations(app: Flask) -> None:
 
 
 def _register_cli(app: Flask) -> None:
-    from grids.accounts.cli import users_cli
-    from grids.assignments.cli import assign_cli
-    from grids.cli import grids_cli, seed_cli
+    """Each package names its command groups; outreach's seeders join grids' ``flask seed``."""
+    import grids
+    import outreach
+    from core.cli import keys_cli
+    from grids.cli import seed_cli
 
-    app.cli.add_command(seed_cli)
-    app.cli.add_command(grids_cli)
-    app.cli.add_command(users_cli)
-    app.cli.add_command(assign_cli)
-    from outreach.visits.cli import register as register_visit_seed
-    from outreach.visits.cli import visits_cli
-
-    register_visit_seed(seed_cli)
-    from outreach.certification.cli import register as register_certification_seed
-
-    register_certification_seed(seed_cli)
-    from outreach.warnings.cli import warnings_cli
-
-    app.cli.add_command(warnings_cli)
-    from outreach.bulletins.cli import bulletins_cli
-
-    app.cli.add_command(bulletins_cli)
-    app.cli.add_command(visits_cli)
+    for group in (keys_cli, *grids.commands(), *outreach.commands(seed_cli)):
+        app.cli.add_command(group)

@@ -8,6 +8,10 @@ import json
 import os
 from typing import Any
 
+from core.keys import METRICS_TOKEN_FILE, PHONE_KEYS_FILE, ROOT, SECRET_KEY_FILE, development_key_file
+
+VAR_DIR = ROOT / "var"
+
 LOCAL_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:{port}/grids"
 
 # The reference deployment: Ankang, Shaanxi.  The bounding box is the one the
@@ -16,6 +20,7 @@ CITY_CODE = "610900000000"
 CITY_BBOX = (108.0, 31.7, 110.21, 33.85)  # around the real outline (grids/data)
 DEFAULT_WARNING_DEADLINES = {"urgent": {"ack": 5, "meet": 30}, "high": {"meet": 120}, "medium": {"meet": 1440},
                              "low": {"meet": 4320}}
+MIN_SECRET_LENGTH = 32
 DEFAULT_LEAD_CAPACITY = {"village_secretary": 2, "village_cadre": 3, "township_cadre": 3, "party_member": 3,
                          "grid_worker": 6}
 
@@ -24,6 +29,16 @@ def _bool(value: str | None, default: bool = False) -> bool:
     if value is None:
         return default
     return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _hours(value: str) -> tuple[int, int] | None:
+    """``"22-6"`` → (22, 6): a window of local hours, end excluded (may wrap past midnight); empty → None."""
+    if not value.strip():
+        return None
+    start, end = (int(part) for part in value.split("-"))
+    if not (0 <= start <= 23 and 0 <= end <= 24 and start != end):
+        raise ValueError(f"a window of hours is START-END within 0-24: {value!r}")
+    return start, end
 
 
 def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -36,6 +51,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "SQLALCHEMY_DATABASE_URI": env.get("DATABASE_URL") or LOCAL_DATABASE_URL.format(port=port),
         "SQLALCHEMY_ENGINE_OPTIONS": {
             "pool_pre_ping": True,
+            # Errors (and so logged tracebacks) never carry bound values: names, phones, usernames.
+            "hide_parameters": True,
             "pool_size": int(env.get("GRIDS_DB_POOL_SIZE", "5")),
             # Fail fast (and answer 503) rather than hang when the database is down.
             "connect_args": {
@@ -52,13 +69,22 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "GRIDS_CITY_BBOX": CITY_BBOX,
         "GRIDS_ADMIN_PASSWORD": env.get("GRIDS_ADMIN_PASSWORD"),
         "GRIDS_SEED_SCALE": float(env.get("GRIDS_SEED_SCALE", "1.0")),
+        # Comma-separated: the first encrypts and hashes, all decrypt (rotation).
         "GRIDS_PHONE_KEY": env.get("GRIDS_PHONE_KEY"),
+        "GRIDS_PHONE_KEY_FILE": None,
+        # Bearer token Prometheus scrapes /metrics with (unset in production: /metrics answers 404).
+        "GRIDS_METRICS_TOKEN": env.get("GRIDS_METRICS_TOKEN"),
         "GRIDS_ACCESS_TOKEN_SECONDS": int(env.get("GRIDS_ACCESS_TOKEN_SECONDS", "900")),
         "GRIDS_REFRESH_TOKEN_SECONDS": int(env.get("GRIDS_REFRESH_TOKEN_SECONDS", str(7 * 24 * 3600))),
         "GRIDS_LOGIN_RATE_LIMIT": env.get("GRIDS_LOGIN_RATE_LIMIT", "10 per minute"),
-        # Shared storage (redis://...) makes the limits hold across gunicorn workers and hosts.
-        "RATELIMIT_STORAGE_URI": env.get("GRIDS_RATELIMIT_STORAGE", "memory://"),
+        # Failed sign-ins per address across all usernames (the other limit is per address and username).
+        "GRIDS_LOGIN_ADDRESS_RATE_LIMIT": env.get("GRIDS_LOGIN_ADDRESS_RATE_LIMIT", "30 per minute"),
+        # Unset: the application's database (core.rate_limits), shared by every worker and host.
+        "RATELIMIT_STORAGE_URI": env.get("GRIDS_RATELIMIT_STORAGE"),
         "RATELIMIT_HEADERS_ENABLED": True,
+        # The counters live in the database: when it is down nothing works anyway, and the request
+        # should answer 503 from the database error rather than 500 from the limiter.
+        "RATELIMIT_SWALLOW_ERRORS": True,
         # How many cells a member of each kind may lead as chief, and hold in all.
         "GRIDS_LEAD_CAPACITY": json.loads(env.get("GRIDS_LEAD_CAPACITY", json.dumps(DEFAULT_LEAD_CAPACITY))),
         "GRIDS_MAX_ASSIGNMENTS": int(env.get("GRIDS_MAX_ASSIGNMENTS", "12")),
@@ -72,8 +98,16 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "GRIDS_MAX_TRAVEL_KMH": float(env.get("GRIDS_MAX_TRAVEL_KMH", "60")),
         "GRIDS_TRAVEL_MIN_DISTANCE_M": float(env.get("GRIDS_TRAVEL_MIN_DISTANCE_M", "300")),
         "GRIDS_LOW_ACCURACY_M": float(env.get("GRIDS_LOW_ACCURACY_M", "100")),
+        # implausible_pace: visits in this local night window ("0-5": 00:00-04:59; empty: off), or past
+        # this many visits by one member in a local day.
+        "GRIDS_PACE_NIGHT_HOURS": _hours(env.get("GRIDS_PACE_NIGHT_HOURS", "0-5")),
+        "GRIDS_PACE_MAX_VISITS_PER_DAY": int(env.get("GRIDS_PACE_MAX_VISITS_PER_DAY", "60")),
         # Coverage below the first share is red, below the second amber, else green.
         "GRIDS_COVERAGE_BANDS": tuple(float(x) for x in env.get("GRIDS_COVERAGE_BANDS", "0.6,0.9").split(",")),
+        # Visit partitions older than this many months are archived (flask visits archive).
+        "GRIDS_VISIT_RETENTION_MONTHS": int(env.get("GRIDS_VISIT_RETENTION_MONTHS", "24")),
+        "GRIDS_ARCHIVE_DIR": env.get("GRIDS_ARCHIVE_DIR") or str(ROOT / "var" / "archive"),
+        "GRIDS_BACKUP_DIR": env.get("GRIDS_BACKUP_DIR") or str(ROOT / "var" / "backups"),
         "GRIDS_CERTIFICATION_VALID_DAYS": int(env.get("GRIDS_CERTIFICATION_VALID_DAYS", "365")),
         # Fund warnings: minutes to acknowledge (urgent) and to meet the resident, per level;
         # each escalation step gets the level's meeting window again.
@@ -84,6 +118,28 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "GRIDS_LOG_FORMAT": env.get("GRIDS_LOG_FORMAT", "json"),
         "GRIDS_LOG_LEVEL": env.get("GRIDS_LOG_LEVEL", "INFO"),
         "GRIDS_SYNC_RATE_LIMIT": env.get("GRIDS_SYNC_RATE_LIMIT", "120 per minute"),
+        # Jobs and notifications (the worker: `flask jobs worker`, started by `make run`).
+        "GRIDS_JOB_SCHEDULES": json.loads(env.get("GRIDS_JOB_SCHEDULES", "{}")),
+        "GRIDS_WORKER_CONCURRENCY": int(env.get("GRIDS_WORKER_CONCURRENCY", "2")),
+        "GRIDS_QUIET_HOURS": env.get("GRIDS_QUIET_HOURS", "22:00-07:00"),
+        "GRIDS_NOTIFICATION_LOCALE": env.get("GRIDS_NOTIFICATION_LOCALE", "zh_CN"),
+        "GRIDS_DELIVERY_BATCH": int(env.get("GRIDS_DELIVERY_BATCH", "200")),
+        "GRIDS_DELIVERY_POLL_SECONDS": float(env.get("GRIDS_DELIVERY_POLL_SECONDS", "5")),
+        "GRIDS_DELIVERY_MAX_ATTEMPTS": int(env.get("GRIDS_DELIVERY_MAX_ATTEMPTS", "8")),
+        "GRIDS_PUSH_THREADS": int(env.get("GRIDS_PUSH_THREADS", "16")),
+        "GRIDS_PUSH_TIMEOUT_SECONDS": float(env.get("GRIDS_PUSH_TIMEOUT_SECONDS", "10")),
+        "GRIDS_PUSH_ALLOW_HTTP": _bool(env.get("GRIDS_PUSH_ALLOW_HTTP")),
+        "GRIDS_VAPID_PRIVATE_KEY": env.get("GRIDS_VAPID_PRIVATE_KEY"),
+        "GRIDS_VAPID_KEY_FILE": env.get("GRIDS_VAPID_KEY_FILE", str(VAR_DIR / "vapid_private.pem")),
+        "GRIDS_VAPID_SUBJECT": env.get("GRIDS_VAPID_SUBJECT", "mailto:grids-operations@example.invalid"),
+        "GRIDS_SMS_PROVIDER": env.get("GRIDS_SMS_PROVIDER", "fake"),
+        "GRIDS_SMS_FAKE_FILE": env.get("GRIDS_SMS_FAKE_FILE", str(VAR_DIR / "sms-fake.jsonl")),
+        "GRIDS_SMS_URL": env.get("GRIDS_SMS_URL"),
+        "GRIDS_SMS_TOKEN": env.get("GRIDS_SMS_TOKEN"),
+        "GRIDS_SSE_MAX_SECONDS": int(env.get("GRIDS_SSE_MAX_SECONDS", "300")),
+        "GRIDS_SSE_HEARTBEAT_SECONDS": float(env.get("GRIDS_SSE_HEARTBEAT_SECONDS", "15")),
+        "GRIDS_LAGGING_DAYS": int(env.get("GRIDS_LAGGING_DAYS", "30")),
+        "GRIDS_CERTIFICATION_NOTICE_DAYS": int(env.get("GRIDS_CERTIFICATION_NOTICE_DAYS", "30")),
         "JSON_SORT_KEYS": False,
         # flask-smorest / OpenAPI
         "API_TITLE": "Grid outreach API",
@@ -97,10 +153,23 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     }
     if overrides:
         config.update(overrides)
+    if not config["RATELIMIT_STORAGE_URI"]:
+        from core.rate_limits import storage_uri
+
+        config["RATELIMIT_STORAGE_URI"] = storage_uri(config["SQLALCHEMY_DATABASE_URI"])
     if config["GRIDS_ENV"] != "development" and not config["TESTING"]:
-        missing = [name for name in ("SECRET_KEY", "GRIDS_ADMIN_PASSWORD") if not config.get(name)]
+        missing = [name for name in ("SECRET_KEY", "GRIDS_PHONE_KEY", "GRIDS_ADMIN_PASSWORD")
+                   if not config.get(name)]
         if missing:
-            raise RuntimeError(f"{' and '.join(missing)} must be set when GRIDS_ENV={config['GRIDS_ENV']}")
+            raise RuntimeError(f"{', '.join(missing)} must be set when GRIDS_ENV={config['GRIDS_ENV']}")
+        if len(config["SECRET_KEY"]) < MIN_SECRET_LENGTH:
+            raise RuntimeError(f"SECRET_KEY must be at least {MIN_SECRET_LENGTH} characters")
+        return config
+    # Development and tests: keys generated once under var/keys (mode 600) and reused.
     if not config["SECRET_KEY"]:
-        config["SECRET_KEY"] = "development-only-secret-key-change-me-0123456789"
+        config["SECRET_KEY"] = development_key_file(SECRET_KEY_FILE).read_text().strip()
+    if not config["GRIDS_METRICS_TOKEN"]:
+        config["GRIDS_METRICS_TOKEN"] = development_key_file(METRICS_TOKEN_FILE).read_text().strip()
+    if not config["GRIDS_PHONE_KEY"] and not config["GRIDS_PHONE_KEY_FILE"]:
+        config["GRIDS_PHONE_KEY_FILE"] = str(development_key_file(PHONE_KEYS_FILE))
     return config

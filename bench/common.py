@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from app import create_app  # noqa: E402
 from config import LOCAL_DATABASE_URL  # noqa: E402
 from grids.cli import run_seed  # noqa: E402
-from grids.seed import database_is_empty  # noqa: E402
+from grids.queries import database_is_empty  # noqa: E402
 
 BENCH_SEED = 20241
 
@@ -35,13 +35,15 @@ def bench_app(database: str = "grids_bench", recreate: bool = True):
                                                                                               "54329"))
     url = make_url(base).set(database=database)
     plain = url.set(drivername="postgresql")
-    if recreate:
-        admin = plain.set(database="postgres").render_as_string(hide_password=False)
-        with psycopg.connect(admin, autocommit=True) as connection:
-            connection.execute(f'drop database if exists "{database}" with (force)')
+    admin = plain.set(database="postgres").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as connection:
+        exists = connection.execute("select 1 from pg_database where datname = %s", (database,)).fetchone()
+        if recreate and exists:
+            connection.execute(f'drop database "{database}" with (force)')
+        if recreate or not exists:  # a fresh clone has no scratch database yet: make it
             connection.execute(f'create database "{database}"')
-        with psycopg.connect(plain.render_as_string(hide_password=False), autocommit=True) as connection:
-            connection.execute("create extension if not exists postgis")
+    with psycopg.connect(plain.render_as_string(hide_password=False), autocommit=True) as connection:
+        connection.execute("create extension if not exists postgis")
     app = create_app({"SQLALCHEMY_DATABASE_URI": url.render_as_string(hide_password=False)})
     with app.app_context():
         flask_migrate.upgrade()

@@ -17,7 +17,7 @@ import secrets
 import statistics
 import time
 
-from common import bench_app
+from common import seeded_bench_app
 from rich.console import Console
 from sqlalchemy import select
 
@@ -89,7 +89,7 @@ def over_http(app, samples: list[tuple[int, int]]) -> dict[str, tuple[list[float
 
 def main() -> None:
     console = Console()
-    app = bench_app("grids_bench", recreate=False)
+    app = seeded_bench_app(console)
     xs, ys = tile_range(13)
     random.seed(13)
     samples = [(random.choice(xs), random.choice(ys)) for _ in range(400)]

@@ -3,10 +3,13 @@ from __future__ import annotations
 
 from marshmallow import ValidationError, fields
 
+from core.input import text_problem
+
 
 def has_control_characters(value: str) -> bool:
-    """NUL and other C0 controls (except tab and newlines) PostgreSQL text cannot or should not hold."""
-    return any(ord(c) < 32 and c not in "\t\n\r" for c in value)
+    """C0 controls (except tab and newlines; NUL PostgreSQL cannot hold), C1 controls, bidirectional
+    overrides and zero-width characters (they hide or reorder what a reader sees), lone surrogates."""
+    return text_problem(value) is not None
 
 
 class Documented(fields.Nested):

@@ -144,6 +144,11 @@ def parse_located_point(value: Any, require_in_city: bool = True) -> Point:
 class LocatedPointField(fields.Field):
     """A point from a phone or a form (any crs in, WGS84 shapely Point out, GeoJSON out)."""
 
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("metadata", {}).setdefault(
+            "description", f"GeoJSON Point (or {{lon, lat}}) with optional crs: {', '.join(CRS_CHOICES)}")
+        super().__init__(**kwargs)
+
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any):
         geometry = from_db(value)
         return None if geometry is None else mapping(geometry)

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, abort, make_response, render_template, send_from_directory
+from flask import Blueprint, make_response, render_template
+
+from core.pages import secured, vendor_file
 
 HERE = Path(__file__).resolve().parent
 # Only the built files of each vendored package are served, never the rest of node_modules.
@@ -25,16 +27,10 @@ def index():
     """The dashboard page (it signs in by itself; the page holds no data)."""
     page = make_response(render_template("dashboard.html",
                                          vendor_ready=(VENDOR["maplibre-gl"] / "maplibre-gl.js").exists()))
-    page.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
-    page.headers["X-Frame-Options"] = "DENY"
-    page.headers["Referrer-Policy"] = "no-referrer"
-    page.headers["X-Content-Type-Options"] = "nosniff"
-    return page
+    return secured(page, CONTENT_SECURITY_POLICY)
 
 
 @blp.get("/dashboard/vendor/<string:package>/<path:filename>")
 def vendor(package: str, filename: str):
     """A file of a front-end package from npm (``make`` installs them into node_modules)."""
-    if package not in VENDOR:
-        abort(404)
-    return send_from_directory(VENDOR[package], filename, max_age=24 * 3600)
+    return vendor_file(VENDOR, package, filename)

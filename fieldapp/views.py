@@ -5,6 +5,8 @@ from pathlib import Path
 
 from flask import Blueprint, abort, make_response, redirect, send_from_directory
 
+from core.pages import secured, vendor_file
+
 HERE = Path(__file__).resolve().parent
 SHELL = HERE / "shell"
 BUILD = HERE / "build"  # the Workbox service worker, written by `make fieldapp`
@@ -24,11 +26,7 @@ blp = Blueprint("fieldapp", __name__, static_folder="static", static_url_path="/
 
 
 def _secured(response):
-    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
-    response.headers["X-Frame-Options"] = "DENY"
-    response.headers["Referrer-Policy"] = "no-referrer"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response
+    return secured(response, CONTENT_SECURITY_POLICY)
 
 
 @blp.get("/m")
@@ -68,6 +66,4 @@ def service_worker(name: str):
 @blp.get("/m/vendor/<string:package>/<path:filename>")
 def vendor(package: str, filename: str):
     """A file of a front-end package from npm (``make fieldapp`` installs them into node_modules)."""
-    if package not in VENDOR:
-        abort(404)
-    return send_from_directory(VENDOR[package], filename, max_age=24 * 3600)
+    return vendor_file(VENDOR, package, filename)

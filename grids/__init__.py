@@ -12,3 +12,12 @@ PACKAGES = ("grids.accounts", "grids", "grids.members", "grids.households", "gri
 def blueprints() -> list:
     """Every blueprint of the territory packages (each ``resources.BLUEPRINTS``), for ``create_app``."""
     return [blueprint for package in PACKAGES for blueprint in import_module(package + ".resources").BLUEPRINTS]
+
+
+def commands() -> list:
+    """The territory's command groups: ``flask seed``, ``grids``, ``users``, ``assign``."""
+    from grids.accounts.cli import users_cli
+    from grids.assignments.cli import assign_cli
+    from grids.cli import grids_cli, seed_cli
+
+    return [seed_cli, grids_cli, users_cli, assign_cli]

@@ -12,8 +12,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from grids import queries, services
 from grids import seed as seeding
-from grids import services
 from grids.accounts import services as accounts
 from grids.members.seed import member_count
 
@@ -58,7 +58,7 @@ def run_seed(scale: float, seed: int, reset: bool, console: Console) -> dict[str
 def seed_ankang_command(scale: float | None, random_seed: int, reset: bool, if_empty: bool) -> None:
     """Build the synthetic Ankang reference data set."""
     console = Console(stderr=True)
-    if if_empty and not seeding.database_is_empty():
+    if if_empty and not queries.database_is_empty():
         console.print("territory already present; not seeding")
         return
     scale = current_app.config["GRIDS_SEED_SCALE"] if scale is None else scale

@@ -296,12 +296,20 @@ def write_import() -> int:
     return result.rowcount
 
 
-def truncate_territory() -> None:
-    """Remove the territory and everything in it (used by ``seed --reset``)."""
-    db.session.execute(text("truncate visits, visit_keys, household_coverage, household_visit_days, grid_coverage, "
-                            "grid_day_counts, village_day_counts, last_completed_counts, assignment_plan_items, "
-                            "assignment_plans, assignments, audit_log, users, members, households, grids, regions "
-                            "restart identity cascade"))
+TERRITORY_TABLES = ("assignment_plan_items", "assignment_plans", "assignments", "audit_log", "users", "members",
+                    "households", "grids", "regions")
+
+
+def truncate_territory(dependent_tables: list[str]) -> None:
+    """Remove the territory and everything in it, with the tables other packages keep about it
+    (``grids.signals.dependent_tables()``), in one statement (used by ``seed --reset``)."""
+    tables = ", ".join((*dependent_tables, *TERRITORY_TABLES))
+    db.session.execute(text(f"truncate {tables} restart identity cascade"))
+
+
+def database_is_empty() -> bool:
+    """True when no region has been stored yet."""
+    return not db.session.execute(text("select exists (select 1 from regions)")).scalar()
 
 
 def analyze_territory() -> None:

@@ -26,7 +26,7 @@ from shapely.geometry import MultiPolygon, Polygon
 from sqlalchemy import text
 
 from core.extensions import db
-from grids import queries
+from grids import queries, signals
 from grids import territory_data as public
 from grids.assignments.services import apply_plan, create_plan
 from grids.members.seed import seed_members
@@ -337,11 +337,6 @@ def _copy(cursor, statement: str, lines, chunk_bytes: int = 4 << 20) -> None:
         copy.write(buffer.getvalue())
 
 
-def database_is_empty() -> bool:
-    """True when no region has been stored yet."""
-    return not db.session.execute(db.text("select exists (select 1 from regions)")).scalar()
-
-
 def seed_ankang(scale: float = 1.0, seed: int = 20241, reset: bool = False,
                 step: Callable[[str, int], None] = lambda *_: None) -> dict[str, float]:
     """Generate and store the reference data set; returns seconds per phase."""
@@ -349,8 +344,8 @@ def seed_ankang(scale: float = 1.0, seed: int = 20241, reset: bool = False,
     # Bulk statements (one COPY of 850,000 households) may outlast the limit meant for requests.
     db.session.execute(text("set statement_timeout = 0"))
     if reset:
-        queries.truncate_territory()
-    elif not database_is_empty():
+        queries.truncate_territory(signals.dependent_tables())
+    elif not queries.database_is_empty():
         raise RuntimeError("the database already holds a territory; use --reset to replace it")
     with _timed(timings, "generate territory"):
         territory = build_territory(scale, seed, step)

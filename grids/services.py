@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import shapely
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 from marshmallow import ValidationError
 from shapely.geometry import Point, mapping
@@ -19,6 +20,7 @@ from core.geometry import as_multipolygon, parse_geojson_geometry
 from core.messages import translate
 from core.scope import in_scope
 from grids import queries
+from grids.accounts import audit
 from grids.assignments.queries import current_members_of_cells
 from grids.hierarchy import code_prefix, parent_cell_code
 from grids.models import Grid, Region
@@ -126,6 +128,15 @@ def _check_feature(index: int, feature: Any) -> tuple[dict | None, dict | None]:
     return row, None
 
 
+def _common_region(villages: list[str]) -> str:
+    """The smallest region (village, township, county or the city) holding every one of ``villages``."""
+    for length in (12, 9, 6):
+        prefixes = {village[:length] for village in villages}
+        if len(prefixes) == 1:
+            return prefixes.pop().ljust(12, "0")
+    return current_app.config["GRIDS_CITY_CODE"]
+
+
 def import_grids(collection: dict[str, Any], dry_run: bool = False, partial: bool = False) -> dict[str, Any]:
     """Validate a FeatureCollection of cells and write it when every feature passes.
 
@@ -161,6 +172,11 @@ def import_grids(collection: dict[str, Any], dry_run: bool = False, partial: boo
     if not dry_run and (partial or not rejected) and accepted:
         written = queries.write_import()
         queries.refresh_rollups()
+        codes = sorted({row["code"] for row in rows} - {r["code"] for r in rejected})
+        region = _common_region([code[:12] for code in codes])
+        audit.record("grid.import", "grid_import", region, region,
+                     {"written": written, "rejected": len(rejected), "partial": partial, "codes": codes[:200],
+                      "more_codes": max(0, len(codes) - 200)})
         db.session.commit()
     else:
         db.session.rollback()

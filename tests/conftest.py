@@ -20,7 +20,7 @@ from sqlalchemy.orm import scoped_session, sessionmaker
 
 from app import create_app
 from config import LOCAL_DATABASE_URL
-from core.extensions import db
+from core.extensions import db, limiter
 from grids.accounts.services import ensure_admin
 from grids.seed import seed_ankang
 from tests.helpers import bearer
@@ -60,7 +60,13 @@ def app():
     # Limits per account and address are process-wide: tests that check them lower them.
     application = create_app({"SQLALCHEMY_DATABASE_URI": url, "TESTING": True,
                               "GRIDS_SYNC_RATE_LIMIT": "100000 per minute",
-                              "GRIDS_LOGIN_RATE_LIMIT": "100000 per minute"})
+                              "GRIDS_LOGIN_RATE_LIMIT": "100000 per minute",
+                              "GRIDS_LOGIN_ADDRESS_RATE_LIMIT": "100000 per minute",
+                              # Visits are placed at any hour of the day by the tests; the night
+                              # window of implausible_pace is turned on by the tests of that flag.
+                              "GRIDS_PACE_NIGHT_HOURS": None,
+                              # a notification stream read through the test client ends after a second
+                              "GRIDS_SSE_MAX_SECONDS": 1, "GRIDS_SSE_HEARTBEAT_SECONDS": 0.5})
     with application.app_context():
         flask_migrate.upgrade()
         seed_ankang(scale=TEST_SCALE, seed=TEST_SEED)
@@ -95,8 +101,14 @@ def live_server(app, tmp_path_factory):
     port = _free_port()
     root = Path(__file__).resolve().parent.parent
     log = tmp_path_factory.mktemp("live_server") / "gunicorn.log"
-    env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": app.config["SECRET_KEY"],
-           "GRIDS_LOGIN_RATE_LIMIT": "100000 per minute", "GRIDS_LOG_FORMAT": "text"}
+    # The default sign-in limits (only failures count), held across the workers by the database.
+    env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": app.config["SECRET_KEY"], "GRIDS_LOG_FORMAT": "text"}
+    for name in ("GRIDS_LOGIN_RATE_LIMIT", "GRIDS_LOGIN_ADDRESS_RATE_LIMIT", "GRIDS_RATELIMIT_STORAGE"):
+        env.pop(name, None)
+    # Browser tests enter visits at the machine's clock, whatever the hour: no night window.
+    env["GRIDS_PACE_NIGHT_HOURS"] = ""
+    # push subscriptions may point at a local fake push service (plain http)
+    env["GRIDS_PUSH_ALLOW_HTTP"] = "1"
     if app.config.get("GRIDS_PHONE_KEY"):
         env["GRIDS_PHONE_KEY"] = app.config["GRIDS_PHONE_KEY"]
     # A month of visits through the sync service, so maps, lists and flags have something to show.
@@ -105,11 +117,11 @@ def live_server(app, tmp_path_factory):
     with open(log, "wb") as output:
         process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--workers", "2", "--threads", "4", "--bind", f"127.0.0.1:{port}",
-             "--access-logfile", "-", "app:create_app()"],
+             "app:create_app()"],
             cwd=root, env=env, stdout=output, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 180  # a loaded 2-core machine boots workers slowly
         while True:
             try:
                 with urllib.request.urlopen(base + "/api/v1/health", timeout=2) as response:
@@ -146,6 +158,7 @@ def db_session(app):
         try:
             yield db.session
         finally:
+            limiter.reset()  # the counters live in the database (their own connection): start each test afresh
             db.session.remove()
             db.session = original
             transaction.rollback()

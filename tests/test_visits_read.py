@@ -17,7 +17,7 @@ from tests.helpers import auth, make_user, sql
 API = "/api/v1"
 VISIT_FIELDS = {"id", "household_id", "grid_code", "village_code", "member_id", "visited_at", "outcome", "location",
                 "raw_location", "topics", "app_installed", "residents_reached", "vulnerable_reached", "notes",
-                "flags", "received_at"}
+                "flags", "received_at", "review", "reviewed_by", "reviewed_at"}
 
 
 # --- helpers ---
@@ -253,7 +253,7 @@ def test_get_visit(client, history):
     response = client.get(f"{API}/visits/{history.visits['v1']}")
     assert response.status_code == 200, response.get_data(as_text=True)
     visit = response.get_json()
-    assert set(visit) == VISIT_FIELDS
+    assert set(visit) == VISIT_FIELDS | {"reviews"} and visit["reviews"] == []
     household = history.households_a[0]
     lon, lat = sql("select ST_X(location), ST_Y(location) from households where id = :h", h=household).one()
     raw_lon, raw_lat = (float(v) for v in wgs84_to_gcj02(lon, lat))

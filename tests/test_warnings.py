@@ -273,14 +273,14 @@ def test_same_external_ref_again_is_200_with_the_same_warning(client, police):
 
 def test_phone_is_masked_on_output_and_encrypted_at_rest(client, police):
     warning = post_warning(client, police, location=gcj02_point(CELL), phone="+86 138-1234-5678")
-    assert warning["phone"] == "138****5678"
-    assert detail(client, warning["id"])["phone"] == "138****5678"
+    assert warning["phone"] == "*******5678"
+    assert detail(client, warning["id"])["phone"] == "*******5678"
     row = warning_row(warning["id"])
-    assert row.phone_masked == "138****5678"
+    assert row.phone_masked == "*******5678"
     assert b"13812345678" not in bytes(row.phone_encrypted)
     assert decrypt_phone(bytes(row.phone_encrypted)) == "13812345678"
     listed = client.get(f"{API}/warnings", query_string={"region": VILLAGE}, headers=police).get_data(as_text=True)
-    assert "13812345678" not in listed and "138****5678" in listed
+    assert "13812345678" not in listed and "*******5678" in listed
 
 
 def test_without_phone_nothing_is_stored(client, police):
@@ -815,3 +815,19 @@ def test_summary_period_and_errors(client):
     assert_error(client.get(f"{API}/warnings/summary", query_string={"region": "610981100099"}), 404)
     assert_error(client.get(f"{API}/warnings/summary", query_string={"from": "yesterday"}), 422)
     assert isinstance(date.fromisoformat(payload["to"]), date)
+
+
+def test_a_reference_taken_in_another_scope_answers_exactly_as_an_unknown_one(client, police):
+    post_warning(client, police, external_ref="POL-TAKEN", household_id=household_of(CELL))
+    make_user("police_county", "police", OTHER_COUNTY + "000000")
+    headers = auth("police_county")
+    # A household outside the caller's scope: the same 422, taken or unknown reference.
+    answers = [client.post(f"{API}/warnings", json=body(external_ref=ref, household_id=household_of(CELL)),
+                           headers=headers) for ref in ("POL-TAKEN", "POL-NEVER-USED")]
+    assert [a.status_code for a in answers] == [422, 422]
+    assert answers[0].get_json() == answers[1].get_json()
+    # A household of the caller's own scope: created, as for an unknown reference.
+    own = sql("select min(id) from households where village_code like :p", p=OTHER_COUNTY + "%").scalar()
+    created = client.post(f"{API}/warnings", json=body(external_ref="POL-TAKEN", household_id=own), headers=headers)
+    assert created.status_code == 201, created.get_json()
+    assert created.get_json()["village_code"].startswith(OTHER_COUNTY)

@@ -204,12 +204,18 @@
   }
 
   function signOut() {
+    // End the session on the server too: the refresh token (and its access tokens) stop working.
+    if (state.refresh) {
+      fetch(`${API}/auth/logout`, { method: "POST", headers: { Authorization: `Bearer ${state.refresh}` } })
+        .catch(() => { /* offline: the tokens still expire on their own */ });
+    }
     ["grids.access", "grids.refresh", "grids.user"].forEach((key) => sessionStorage.removeItem(key));
     // Nothing of one account's territory stays for the next one to sign in on this page.
     Object.assign(state, { access: null, refresh: null, user: null, ...freshTerritory() });
     state.epoch += 1;
     queue = Promise.resolve();
     clearTimeout(state.refreshTimer);
+    window.GridsNotifications.stop();
     if (state.map) { state.map.remove(); state.map = null; }
     if (location.hash) history.replaceState(null, "", location.pathname);  // the next account starts at home
     $("dashboard-view").hidden = true;
@@ -698,6 +704,10 @@
     $("period-to").value = state.period.to;
     scheduleRefresh();
     const epoch = state.epoch;
+    window.GridsNotifications.start({
+      token: () => state.access, refresh: refreshAccess, language: acceptLanguage, t,
+      onUnauthorized: signOut,
+    });
     try {
       const me = await api("/me");
       state.user = { ...state.user, ...me };
@@ -741,6 +751,7 @@
       state.lang = state.lang === "zh" ? "en" : "zh";
       localStorage.setItem("grids.lang", state.lang);
       applyLanguage();
+      window.GridsNotifications.redraw();
       if (state.user && state.map) act(async () => { await renderTab(); renderSummary(); });
     });
     // Back and Forward walk the drill-down (each region shown is an entry in the history).

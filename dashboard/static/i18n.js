@@ -29,6 +29,7 @@ window.GRIDS_TEXT = {
     map_hint: "点击地图上的区域可逐级查看", signed_in_as: "{user}（{role}）",
     role_city_admin: "市级管理员", role_county_admin: "区县管理员", role_township_supervisor: "镇街督导员",
     role_village_admin: "村社区管理员", role_reviewer: "认证审核员", breadcrumbs_label: "层级导航", map_label: "地图",
+    notifications: "通知", notifications_label: "通知（{n} 条未读）", no_notifications: "暂无通知",
   },
   en: {
     title: "Anti-fraud grid dashboard", switch_language: "中文", sign_out: "Sign out",
@@ -59,5 +60,7 @@ window.GRIDS_TEXT = {
     role_city_admin: "City administrator", role_county_admin: "County administrator",
     role_township_supervisor: "Township supervisor", role_village_admin: "Village administrator",
     role_reviewer: "Certification reviewer", breadcrumbs_label: "Breadcrumbs", map_label: "Map",
+    notifications: "Notifications", notifications_label: "Notifications ({n} unread)",
+    no_notifications: "No notifications yet",
   },
 };

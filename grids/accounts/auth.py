@@ -30,7 +30,7 @@ from grids.accounts.models import User
 from grids.hierarchy import code_prefix
 
 PUBLIC_ENDPOINTS = {
-    "health", "auth.Token", "auth.Refresh", "swagger_ui_static",
+    "health", "auth.Token", "auth.Refresh", "auth.Logout", "swagger_ui_static",
     "api-docs.openapi_json", "api-docs.openapi_swagger_ui", "api-docs.openapi_redoc",
 }
 OGC_PREFIX = "/ogc"
@@ -65,7 +65,7 @@ def configure(app: Flask) -> None:
 
     @jwt.user_lookup_loader
     def _load_user(_header, payload):
-        return services.load_token_user(payload["sub"], payload.get("ver"))
+        return services.load_token_user(payload["sub"], payload.get("ver"), payload.get("sid"))
 
     def _unauthorized(message):
         return _unauthorized_response(message)
@@ -132,7 +132,9 @@ def _basic_user(username: str, password: str):
     """Check Basic credentials like a sign-in: same accounts, same rate limit on failures."""
     limit = parse_limit(current_app.config["GRIDS_LOGIN_RATE_LIMIT"])
     limit_key = f"{request.remote_addr}|{username}"
-    if not limiter.limiter.test(limit, "ogc-basic", limit_key):
+    address_limit = parse_limit(current_app.config["GRIDS_LOGIN_ADDRESS_RATE_LIMIT"])
+    address_key = request.remote_addr or ""
+    if not _within(limit, "ogc-basic", limit_key) or not _within(address_limit, "ogc-basic-address", address_key):
         return error_response(429)
     # The username's row decides: inactive accounts fail even while a cached check is fresh, and a
     # changed password changes the stored hash and so the cache key.
@@ -145,10 +147,27 @@ def _basic_user(username: str, password: str):
     try:
         user = services.authenticate(username, password)["user"]
     except services.Unauthorized as error:
-        limiter.limiter.hit(limit, "ogc-basic", limit_key)
+        _count(limit, "ogc-basic", limit_key)
+        _count(address_limit, "ogc-basic-address", address_key)
         return _unauthorized_response(error.message)
     _remember(_cache_key(username, password, user.password_hash), now + BASIC_CACHE_SECONDS)
     return user
+
+
+def _within(limit, scope: str, key: str) -> bool:
+    """Whether ``key`` is under ``limit``; an unreachable store does not lock anyone out (the
+    database it lives in is then down, and the request fails on that)."""
+    try:
+        return limiter.limiter.test(limit, scope, key)
+    except Exception:  # noqa: BLE001 - any storage failure: same policy as RATELIMIT_SWALLOW_ERRORS
+        return True
+
+
+def _count(limit, scope: str, key: str) -> None:
+    try:
+        limiter.limiter.hit(limit, scope, key)
+    except Exception:  # noqa: BLE001 - see _within
+        pass
 
 
 def _cache_key(username: str, password: str, stored_hash: str) -> bytes:

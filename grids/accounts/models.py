@@ -38,6 +38,8 @@ class User(Scoped, Timestamped, db.Model):
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
     # Bumped on deactivation and password reset: tokens carrying an older value stop working.
     token_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # After a password change, the one session (of the previous token version) that stays signed in.
+    kept_session: Mapped[str | None] = mapped_column(String(36))
     created_by: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (
@@ -45,6 +47,19 @@ class User(Scoped, Timestamped, db.Model):
                         "'grid_worker', 'police', 'reviewer')", name="role"),
         Index("ix_users_scope", "scope", postgresql_ops={"scope": "varchar_pattern_ops"}),
     )
+
+
+class RevokedSession(db.Model):
+    """A signed-out session: its refresh token and the access tokens issued from it stop working.
+
+    Kept until the session's refresh token would have expired anyway."""
+
+    __tablename__ = "revoked_sessions"
+
+    session_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    username: Mapped[str] = mapped_column(String(64))
+    revoked_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True), server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True), index=True)
 
 
 class AuditEntry(Scoped, db.Model):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import current_app, request
 from flask.views import MethodView
-from flask_jwt_extended import current_user, jwt_required
+from flask_jwt_extended import current_user, get_jwt, jwt_required
 from flask_smorest import Blueprint
 
 from core.extensions import limiter
@@ -14,6 +14,7 @@ from grids.accounts.schemas import (
     AuditEntrySchema,
     AuditQueryArgs,
     LoginSchema,
+    PasswordChangeSchema,
     TokenSchema,
     TokenUserSchema,
     UserQueryArgs,
@@ -31,6 +32,15 @@ def _login_limit() -> str:
     return current_app.config["GRIDS_LOGIN_RATE_LIMIT"]
 
 
+def _login_address_limit() -> str:
+    return current_app.config["GRIDS_LOGIN_ADDRESS_RATE_LIMIT"]
+
+
+def _failed(response) -> bool:
+    # Only failed sign-ins count: an office signing in every morning is never locked out.
+    return response.status_code == 401
+
+
 def _login_key() -> str:
     # Per address and username: one user hammered from many places is limited too.
     body = request.get_json(silent=True) or {}
@@ -42,7 +52,12 @@ def _login_key() -> str:
 class Token(MethodView):
     """Sign-in."""
 
-    decorators = [limiter.limit(_login_limit, key_func=_login_key, methods=["POST"])]
+    decorators = [
+        limiter.limit(_login_limit, key_func=_login_key, methods=["POST"], deduct_when=_failed, scope="login"),
+        # Many usernames tried from one address.
+        limiter.limit(_login_address_limit, key_func=lambda: request.remote_addr or "", methods=["POST"],
+                      deduct_when=_failed, scope="login-address"),
+    ]
 
     @auth_blp.arguments(LoginSchema)
     @auth_blp.response(200, TokenSchema)
@@ -60,7 +75,18 @@ class Refresh(MethodView):
     @auth_blp.response(200, TokenSchema)
     def post(self):
         """Exchange a refresh token (as Bearer) for a new access token."""
-        return services.tokens_for(current_user, with_refresh=False)
+        return services.tokens_for(current_user, with_refresh=False, session=get_jwt().get("sid"))
+
+
+@auth_blp.route("/logout")
+class Logout(MethodView):
+    """Sign-out."""
+
+    @jwt_required(refresh=True)
+    @auth_blp.response(204)
+    def post(self):
+        """Sign out: the refresh token (as Bearer) and the access tokens issued from it stop working."""
+        services.logout(current_user, get_jwt())
 
 
 @me_blp.route("")
@@ -71,6 +97,17 @@ class Me(MethodView):
     def get(self):
         """The signed-in user, with the member id of a grid worker."""
         return current_user
+
+
+@me_blp.route("/password")
+class MyPassword(MethodView):
+    """One's own password."""
+
+    @me_blp.arguments(PasswordChangeSchema)
+    @me_blp.response(204)
+    def post(self, data):
+        """Change your password (the old one is required); your other sessions end."""
+        services.change_password(current_user, get_jwt(), data["old_password"], data["new_password"])
 
 
 @users_blp.route("")

@@ -14,6 +14,11 @@ ROLES = ("city_admin", "county_admin", "township_supervisor", "village_admin", "
 # A user may only create users with a lower rank, inside their own scope.
 RANK = {"city_admin": 50, "county_admin": 40, "township_supervisor": 30, "village_admin": 20,
         "reviewer": 20, "police": 20, "grid_worker": 10}
+# Reviewers check the administrations' work and police accounts belong to the public security
+# bureau: neither may be created or managed by the administrations they oversee, only by the
+# city administrator (or the command line).
+INDEPENDENT_ROLES = ("reviewer", "police")
+INDEPENDENT_ROLES_MANAGED_BY = "city_admin"
 ADMINS = ("city_admin", "county_admin", "township_supervisor", "village_admin")
 SUPERVISORS = ADMINS[:3]
 # The region levels a user of each role may be scoped to.

@@ -37,6 +37,13 @@ class UserUpdateSchema(Schema):
     password = fields.String(load_only=True, validate=PASSWORD)
 
 
+class PasswordChangeSchema(Schema):
+    """One's own password change."""
+
+    old_password = fields.String(required=True, load_only=True, validate=validate.Length(1, 200))
+    new_password = fields.String(required=True, load_only=True, validate=PASSWORD)
+
+
 class UserQueryArgs(Schema):
     """Filters of the user list."""
 

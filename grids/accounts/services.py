@@ -1,6 +1,8 @@
 """Account rules: sign-in, tokens, creating and changing users. The only place that commits."""
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -8,15 +10,16 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from flask_jwt_extended import create_access_token, create_refresh_token
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from core.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from core.extensions import db
 from core.scope import in_scope, set_scope
 from grids import queries as territory
 from grids.accounts import audit, queries
-from grids.accounts.models import User
-from grids.accounts.roles import ADMINS, RANK, ROLE_LEVELS
+from grids.accounts.models import RevokedSession, User
+from grids.accounts.roles import ADMINS, INDEPENDENT_ROLES, INDEPENDENT_ROLES_MANAGED_BY, RANK, ROLE_LEVELS
 from grids.members.models import Member
 
 _hasher = PasswordHasher()
@@ -40,9 +43,11 @@ def _unscoped_user(username: str) -> User | None:
                              .execution_options(populate_existing=True))
 
 
-def tokens_for(user: User, with_refresh: bool = True) -> dict[str, Any]:
-    """Access (and refresh) tokens carrying the user's role, scope and token version."""
-    claims = {"role": user.role, "scope": user.scope, "ver": user.token_version}
+def tokens_for(user: User, with_refresh: bool = True, session: str | None = None) -> dict[str, Any]:
+    """Access (and refresh) tokens carrying the user's role, scope, token version and session id
+    (a new session unless ``session`` continues one, as a refresh does)."""
+    claims = {"role": user.role, "scope": user.scope, "ver": user.token_version,
+              "sid": session or str(uuid.uuid4())}
     expires = current_app.config["JWT_ACCESS_TOKEN_EXPIRES"]
     result = {
         "access_token": create_access_token(identity=user.username, additional_claims=claims),
@@ -70,17 +75,54 @@ def authenticate(username: str, password: str) -> dict[str, Any]:
     return tokens_for(user)
 
 
-def load_token_user(username: str, token_version: int | None) -> User | None:
-    """The user a token names, if still active and the token not revoked by a reset."""
-    user = _unscoped_user(username)
-    if user is None or not user.active or user.token_version != token_version:
+def load_token_user(username: str, token_version: int | None, session: str | None = None) -> User | None:
+    """The user a token names, if still active, the token not revoked by a reset or password change
+    (except the session the change was made from), and its session not signed out."""
+    revoked = select(RevokedSession.session_id).where(RevokedSession.session_id == (session or "")).exists()
+    row = db.session.execute(select(User, revoked).where(User.username == username)
+                             .execution_options(populate_existing=True)).first()
+    if row is None:
         return None
-    return user
+    user, signed_out = row
+    if not user.active or signed_out:
+        return None
+    current = user.token_version == token_version
+    kept = session is not None and token_version == user.token_version - 1 and user.kept_session == session
+    return user if current or kept else None
+
+
+def logout(user: User, claims: dict[str, Any]) -> None:
+    """End the session of a refresh token: it and the access tokens issued from it stop working."""
+    session = claims.get("sid") or claims["jti"]
+    expires = datetime.fromtimestamp(claims["exp"], UTC)
+    db.session.execute(delete(RevokedSession).where(RevokedSession.expires_at < func.now()))  # expired anyway
+    db.session.execute(pg_insert(RevokedSession).values(session_id=session, username=user.username,
+                                                        expires_at=expires).on_conflict_do_nothing())
+    audit.record("user.logout", "user", user.username, user.scope, {})
+    db.session.commit()
+
+
+def change_password(user: User, claims: dict[str, Any], old_password: str, new_password: str) -> None:
+    """Change one's own password (the old one is required); every other session ends."""
+    try:
+        _hasher.verify(user.password_hash, old_password)
+    except (VerificationError, InvalidHashError):
+        raise Invalid(errors={"json": {"old_password": ["Wrong password."]}}) from None
+    if old_password == new_password:
+        raise Invalid(errors={"json": {"new_password": ["Must differ from the old password."]}})
+    user.password_hash = hash_password(new_password)
+    user.token_version += 1  # every token of every session stops working ...
+    user.kept_session = claims.get("sid")  # ... except this session's
+    audit.record("user.password_change", "user", user.username, user.scope, {})
+    db.session.commit()
 
 
 def _check_can_manage(actor: User, role: str) -> None:
     if actor.role not in ADMINS or RANK[role] >= RANK[actor.role]:
         raise Forbidden(_l("You may only manage users with a role below your own."))
+    if role in INDEPENDENT_ROLES and actor.role != INDEPENDENT_ROLES_MANAGED_BY:
+        raise Forbidden(_l("Only the city administrator manages reviewer and police accounts."),
+                        rule="independent_role")
 
 
 def create_user(actor: User | None, data: dict[str, Any]) -> User:
@@ -134,6 +176,7 @@ def update_user(actor: User, username: str, changes: dict[str, Any]) -> User:
         details["password_reset"] = True
     if details:
         user.token_version += 1  # every token issued before the change stops working
+        user.kept_session = None
         audit.record("user.update", "user", user.username, user.scope, details)
         db.session.commit()
     return user

@@ -16,7 +16,7 @@ from core.extensions import db
 from core.scope import UNSCOPED
 from grids import services as territory
 from grids.accounts import audit
-from grids.assignments import queries
+from grids.assignments import queries, signals
 from grids.assignments.models import Assignment, AssignmentPlan
 from grids.assignments.optimiser import CHIEF_KINDS, Problem, project_km, solve
 from grids.hierarchy import code_prefix
@@ -78,6 +78,7 @@ def create_assignment(data: dict[str, Any], actor: str | None) -> Assignment:
     db.session.flush()
     audit.record("assignment.create", "assignment", assignment.id, grid.village_code,
                  {"member_id": member.id, "grid_code": grid.code, "role": assignment.role})
+    signals.assignment_changed.send(assignment, change="made")
     db.session.commit()
     return assignment
 
@@ -93,6 +94,7 @@ def end_assignment(assignment_id: int, actor: str | None) -> Assignment:
     assignment.ended_by = actor
     audit.record("assignment.end", "assignment", assignment.id, assignment.village_code,
                  {"member_id": assignment.member_id, "grid_code": assignment.grid_code, "role": assignment.role})
+    signals.assignment_changed.send(assignment, change="ended")
     db.session.commit()
     db.session.refresh(assignment)
     return assignment

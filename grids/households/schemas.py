@@ -15,8 +15,7 @@ class HouseholdSchema(Schema):
     id = fields.Integer(dump_only=True)
     grid_code = fields.String(dump_only=True)
     village_code = fields.String(dump_only=True)
-    location = LocatedPointField(required=True, metadata={
-        "description": "GeoJSON Point (or {lon, lat}) with optional crs: wgs84, cgcs2000, gcj02, bd09"})
+    location = LocatedPointField(required=True)
     address = Text(validate=validate.Length(max=200), allow_none=True)
     residents = fields.Integer(load_default=1, validate=validate.Range(0, 100))
     tags = fields.List(fields.String(validate=validate.OneOf(HOUSEHOLD_TAGS)), load_default=list)

@@ -27,8 +27,7 @@ class MemberSchema(Schema):
     kind = fields.String(required=True, validate=validate.OneOf(MEMBER_KINDS))
     village_code = fields.String(required=True, validate=validate.Regexp(REGION_CODE,
                                                                            error="Must be a 12-digit code."))
-    home = LocatedPointField(allow_none=True, metadata={
-        "description": "GeoJSON Point (or {lon, lat}) with optional crs: wgs84, cgcs2000, gcj02, bd09"})
+    home = LocatedPointField(allow_none=True)
     active = fields.Boolean(load_default=True)
 
 

@@ -11,8 +11,8 @@ from collections.abc import Callable
 import numpy as np
 import shapely
 
-from core.extensions import db
 from core.personal_data import protect_phone
+from grids.members import queries
 
 FULL_MEMBERS = 56_000
 CADRES_PER_VILLAGE = 3
@@ -46,12 +46,7 @@ def seed_members(scale: float, seed: int, step: Callable[[str, int], None] = lam
     rng = np.random.default_rng(seed + 2)
     total = member_count(scale)
     # One household point per village and a sample of all households, as home anchors.
-    rows = db.session.execute(db.text("""
-        select village_code, ST_X(location), ST_Y(location) from households
-        where id in (select min(id) from households group by village_code)
-        order by village_code
-    """)).all()
-    village_anchor = {v: (x, y) for v, x, y in rows}
+    village_anchor = queries.village_anchor_points()
     villages = sorted(village_anchor)
     townships = sorted({v[:9] for v in villages})
     people: list[tuple[str, str, float, float]] = []  # kind, village, lon, lat
@@ -67,12 +62,10 @@ def seed_members(scale: float, seed: int, step: Callable[[str, int], None] = lam
             people.append(("township_cadre", village, x, y))
     remaining = max(0, total - len(people))
     if remaining:
-        household_total = db.session.execute(db.text("select max(id) from households")).scalar() or 0
+        household_total = queries.max_household_id()
         picks = np.sort(rng.choice(np.arange(1, household_total + 1), size=remaining,
                                    replace=remaining > household_total))
-        sample = db.session.execute(db.text(
-            "select village_code, ST_X(location), ST_Y(location) from households "
-            "where id = any(:ids) order by id"), {"ids": picks.tolist()}).all()
+        sample = queries.household_points(picks.tolist())
         by_id = {int(i): row for i, row in zip(np.unique(picks), sample, strict=False)}
         kinds = rng.random(remaining) < 0.8
         for pick, party_member in zip(picks, kinds, strict=True):
@@ -83,14 +76,15 @@ def seed_members(scale: float, seed: int, step: Callable[[str, int], None] = lam
     names, phones = _names(rng, count), _phones(rng, count)
     homes = shapely.to_wkb(shapely.set_srid(shapely.points(
         np.array([[p[2], p[3]] for p in people]) + jitter), 4326), hex=True, include_srid=True)
-    cursor = db.session.connection().connection.driver_connection.cursor()
-    with cursor.copy("copy members (county_code, village_code, name, kind, phone_encrypted, phone_hash, "
-                     "phone_masked, home) from stdin") as copy:
+
+    def rows():
         for index, (kind, village, _, _) in enumerate(people):
             phone = protect_phone(phones[index])
-            copy.write_row((village[:6], village, names[index], kind, phone["phone_encrypted"],
-                            phone["phone_hash"], phone["phone_masked"], homes[index]))
+            yield (village[:6], village, names[index], kind, phone["phone_encrypted"], phone["phone_hash"],
+                   phone["phone_masked"], homes[index])
             if index % 1000 == 999:
                 step("members", 1000)
+
+    queries.copy_members(rows())
     step("members", count % 1000)
     return count

@@ -26,19 +26,6 @@ def cases_by_group(prefix: str, length: int, start: date, end: date) -> dict[str
     return {key: int(n) for key, n in rows}
 
 
-def chiefs(grid_codes: list[str]) -> dict[str, tuple[int, str, str | None]]:
-    """The current chief of each cell: grid code → (member id, name, masked phone)."""
-    if not grid_codes:
-        return {}
-    rows = db.session.execute(text("""
-        select distinct on (a.grid_code) a.grid_code, m.id, m.name, m.phone_masked
-        from assignments a join members m on m.id = a.member_id
-        where a.grid_code = any(:codes) and a.role = 'chief' and a.valid_to is null
-        order by a.grid_code, a.valid_from desc
-    """), {"codes": grid_codes}).all()
-    return {code: (member, name, phone) for code, member, name, phone in rows}
-
-
 def grid_names(codes: list[str]) -> dict[str, tuple[str, int]]:
     """Cells by code: code → (name, tier)."""
     if not codes:

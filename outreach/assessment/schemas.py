@@ -5,6 +5,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from grids.schemas import REGION_CODE
 from outreach.assessment.models import COMPONENTS, TARGET_METRICS
+from outreach.coverage.schemas import ResponsibleSchema
 
 PERIOD = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
 GRID_CODE = r"^[0-9]{12}-[0-9]{2}-[0-9]{2}$"
@@ -103,14 +104,6 @@ class ProgressArgs(Schema):
 
     region = fields.String(validate=validate.Regexp(REGION_CODE, error="Must be a 12-digit region code."))
     period = fields.String(validate=validate.Regexp(PERIOD, error="Must be a month, YYYY-MM."))
-
-
-class ResponsibleSchema(Schema):
-    """The member responsible for a cell (its chief), phone masked."""
-
-    member_id = fields.Integer()
-    name = fields.String()
-    phone = fields.String(allow_none=True)
 
 
 class ProgressRowSchema(Schema):

@@ -26,6 +26,7 @@ from outreach.assessment import queries
 from outreach.assessment.models import SHARE_METRICS, Target
 from outreach.assessment.rankings import parse_period
 from outreach.campaigns import queries as campaign_queries
+from outreach.coverage import queries as coverage_queries
 from outreach.coverage.services import rows_under
 
 SETTERS_DEPTH = {"city_admin": 0, "county_admin": 1, "township_supervisor": 2}
@@ -114,7 +115,7 @@ def progress(region_code: str, period: str | None) -> dict[str, Any]:
     cells = [t.subject_code for t in targets if len(t.subject_code) == 18]
     villages = [t.subject_code + "-00-00" for t in targets if len(t.subject_code) == 12
                 and len(code_prefix(t.subject_code)) == 12]
-    chiefs = queries.chiefs(cells + villages)
+    chiefs = coverage_queries.chiefs(cells + villages)
     names = queries.grid_names(cells)
     region_names = queries.region_names([t.subject_code for t in targets if len(t.subject_code) == 12])
     rows = []

@@ -1,6 +1,6 @@
 """The bulletin as an XLSX workbook: one sheet each for the ranking, the red and black lists, the
-changes, warnings and cases.  Every cell goes through ``safe_cell``, which neutralises text a
-spreadsheet would run as a formula."""
+changes, warnings and cases.  Every row goes through ``core.exports.append_row``, the one function
+that neutralises text a spreadsheet would run as a formula, for every export."""
 from __future__ import annotations
 
 import io
@@ -10,17 +10,7 @@ from flask_babel import gettext as _
 from openpyxl import Workbook
 from openpyxl.styles import Font
 
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def safe_cell(value: Any) -> Any:
-    """Text a spreadsheet would run as a formula, quoted; numbers and other values as they are.
-
-    (To be replaced by the project's one export helper once it is on main.)
-    """
-    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
-        return "'" + value
-    return value
+from core.exports import append_row
 
 RANKING_COLUMNS = ("rank", "code", "name", "score", "previous_rank", "rank_change", "previous_score", "score_change",
                    "coverage", "vulnerable_coverage", "app_install_rate", "warnings_met_on_time", "flagged_share",
@@ -30,11 +20,11 @@ SHARES = {"coverage", "vulnerable_coverage", "app_install_rate", "warnings_met_o
 
 def _sheet(workbook: Workbook, title: str, header: list[str], rows: list[list[Any]], shares: set[int] = frozenset()):
     sheet = workbook.create_sheet(title)
-    sheet.append([safe_cell(h) for h in header])
+    append_row(sheet, header)
     for cell in sheet[1]:
         cell.font = Font(bold=True)
     for row in rows:
-        sheet.append([safe_cell(v) for v in row])
+        append_row(sheet, row)
     for index in shares:
         for cell in list(sheet.iter_cols(min_col=index + 1, max_col=index + 1, min_row=2))[0] if rows else []:
             cell.number_format = "0.0%"

@@ -40,10 +40,11 @@ def create_case(data: dict[str, Any], actor: str | None) -> tuple[Case, bool]:
     point = data.get("location")
     if point is not None:
         village_code = queries.village_of_point(point.x, point.y)
-        if village_code is None:
-            raise Invalid(errors={"json": {"location": ["The point is outside every village."]}})
+        # Outside every village and in a village outside the scope answer alike, never naming it.
+        if village_code is None or not in_scope(db.session, village_code):
+            raise Invalid(errors={"json": {"location": ["The point is outside every village of your scope."]}})
         if data.get("village_code") and data["village_code"] != village_code:
-            raise Invalid(errors={"json": {"village_code": [f"The location is in village {village_code}."]}})
+            raise Invalid(errors={"json": {"village_code": ["The location is not in this village."]}})
     else:
         village_code = data["village_code"]
     region = territory_queries.region_by_code(village_code) if in_scope(db.session, village_code) else None

@@ -4,9 +4,8 @@ from __future__ import annotations
 import click
 from flask.cli import AppGroup
 from rich.console import Console
-from sqlalchemy import text
 
-from core.extensions import db
+from outreach.certification import queries
 from outreach.certification.seed import seed_cases_and_certifications
 
 
@@ -19,8 +18,7 @@ def register(seed_cli: AppGroup) -> None:
     def seed_certification_command(random_seed: int, if_empty: bool) -> None:
         """Record a year of cases and the certifications granted before this system."""
         console = Console(stderr=True)
-        if if_empty and db.session.execute(text(
-                "select exists (select 1 from cases) or exists (select 1 from certifications)")).scalar():
+        if if_empty and queries.cases_or_certifications_exist():
             console.print("cases or certifications already present; not seeding")
             return
         figures = seed_cases_and_certifications(random_seed)

@@ -8,7 +8,7 @@ from flask_smorest import Blueprint
 from core.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, paginate_select
 from grids import services as territory
 from grids.accounts.roles import ADMINS, roles_allowed
-from outreach.certification import services
+from outreach.certification import queries, services
 from outreach.certification.schemas import (
     CertificationDetailSchema,
     CertificationQueryArgs,
@@ -89,7 +89,7 @@ class CertificationById(MethodView):
     def get(self, certification_id):
         """An application with its decisions."""
         certification = services.get_certification(certification_id)
-        certification.decisions = services.decisions_of(certification.id)
+        certification.decisions = queries.decisions_of(certification.id)
         return certification
 
 
@@ -103,7 +103,7 @@ class CertificationDecisions(MethodView):
     def post(self, data, certification_id):
         """Decide: the township reviewer first, then the county reviewer."""
         certification = services.decide(certification_id, data["decision"], data.get("comment"), current_user)
-        certification.decisions = services.decisions_of(certification.id)
+        certification.decisions = queries.decisions_of(certification.id)
         return certification
 
 
@@ -117,7 +117,7 @@ class CertificationReinstate(MethodView):
     def post(self, data, certification_id):
         """The county reviewer reinstates a certification suspended only by cases since voided."""
         certification = services.reinstate(certification_id, data["comment"], current_user)
-        certification.decisions = services.decisions_of(certification.id)
+        certification.decisions = queries.decisions_of(certification.id)
         return certification
 
 

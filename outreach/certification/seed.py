@@ -13,12 +13,11 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import numpy as np
-from sqlalchemy import text
 
 from core.clock import today
 from core.extensions import db
 from outreach.cases.models import CASE_TYPES, Case
-from outreach.certification import services
+from outreach.certification import queries, services
 
 ZERO_CASE_VILLAGES, VILLAGES = 1433, 1924  # the article's count against the 2023 codes
 CERTIFIED_SHARE = 0.715
@@ -27,8 +26,7 @@ CERTIFIED_SHARE = 0.715
 def seed_cases_and_certifications(seed: int = 3) -> dict[str, int]:
     """Record a year of cases and the pre-system certifications; returns the counts."""
     rng = np.random.default_rng(seed)
-    villages = [row[0] for row in db.session.execute(text(
-        "select code from regions where level = 'village' order by code"))]
+    villages = queries.village_codes()
     total = len(villages)
     zero = round(total * ZERO_CASE_VILLAGES / VILLAGES)
     order = rng.permutation(total)

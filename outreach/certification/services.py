@@ -7,16 +7,16 @@ from typing import Any
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select, text
+from sqlalchemy import func
 
 from core.clock import LOCAL, today
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.extensions import db
-from core.scope import UNSCOPED
 from grids import services as territory
 from grids.accounts import audit
 from grids.hierarchy import PREFIX_LENGTH, child_region_level, code_prefix, level_of_code
 from outreach.cases import queries as case_queries
+from outreach.certification import queries
 from outreach.certification.models import (
     OPEN_STATUSES,
     Certification,
@@ -25,13 +25,14 @@ from outreach.certification.models import (
     display_status,
 )
 from outreach.coverage.services import village_figures
+from outreach.notifications import outbox
 
 REVIEW_LEVELS = ("township", "county")
 
 
 def current_criteria() -> CertificationCriteria:
     """The latest criteria version."""
-    criteria = db.session.scalar(select(CertificationCriteria).order_by(CertificationCriteria.version.desc()))
+    criteria = queries.latest_criteria()
     if criteria is None:
         raise NotFound(_l("No certification criteria are defined."))
     return criteria
@@ -80,13 +81,7 @@ def evaluate(village_code: str) -> dict[str, Any]:
     return {"village_code": region.code, "eligible": all(r["passed"] for r in rows),
             "criteria_version": criteria.version, "window_days": criteria.window_days,
             "zero_case_months": criteria.zero_case_months, "criteria": rows,
-            "current": latest_certification(region.code)}
-
-
-def latest_certification(village_code: str) -> Certification | None:
-    """The village's latest application or certification (rejected ones included)."""
-    return db.session.scalar(select(Certification).where(Certification.village_code == village_code)
-                             .order_by(Certification.applied_at.desc(), Certification.id.desc()))
+            "current": queries.latest_certification(region.code)}
 
 
 def get_certification(certification_id: int) -> Certification:
@@ -119,6 +114,16 @@ def apply(village_code: str, actor: str | None) -> Certification:
     return certification
 
 
+def _check_duties(certification: Certification, user) -> None:
+    """Separated duties: whoever applied does not decide, and the two decisions are two accounts
+    (a reviewer moved from the township to the county does not decide the same application twice)."""
+    if certification.applied_by is not None and certification.applied_by == user.username:
+        raise Forbidden(_l("You applied for this certification; another reviewer decides."), rule="own_application")
+    if queries.has_decided(certification.id, user.username):
+        raise Forbidden(_l("You have already decided on this application; another reviewer decides next."),
+                        rule="second_reviewer")
+
+
 def decide(certification_id: int, decision: str, comment: str | None, user) -> Certification:
     """A township reviewer decides first, then a county reviewer; each once."""
     certification = get_certification(certification_id)
@@ -129,10 +134,12 @@ def decide(certification_id: int, decision: str, comment: str | None, user) -> C
     if certification.status == "submitted":
         if level != "township":
             raise Conflict(_l("The township reviewer decides first."), rule="township_first")
+        _check_duties(certification, user)
         certification.status = "township_approved" if decision == "approve" else "rejected"
     elif certification.status == "township_approved":
         if level != "county":
             raise Conflict(_l("The township has already decided; the county decides next."), rule="already_decided")
+        _check_duties(certification, user)
         if decision == "approve":
             certification.status = "certified"
             certification.certified_on = today()
@@ -146,6 +153,8 @@ def decide(certification_id: int, decision: str, comment: str | None, user) -> C
                                          comment=comment, decided_by=user.username))
     audit.record("certification.decision", "certification", certification.id, certification.village_code,
                  {"level": level, "decision": decision, "status": certification.status}, comment=comment)
+    db.session.flush()
+    outbox.certification_decided(certification.id, certification.status, level)
     db.session.commit()
     return certification
 
@@ -182,17 +191,9 @@ def reinstate(certification_id: int, comment: str | None, user) -> Certification
     return certification
 
 
-def decisions_of(certification_id: int) -> list[CertificationDecision]:
-    """The decisions on an application, in order."""
-    return list(db.session.scalars(select(CertificationDecision).where(
-        CertificationDecision.certification_id == certification_id).order_by(CertificationDecision.id)))
-
-
 def suspend_for_case(village_code: str, case_id: int) -> int | None:
     """Suspend the village's valid certification because of a new case (caller commits)."""
-    certification = db.session.scalar(select(Certification).where(
-        Certification.village_code == village_code, Certification.status == "certified",
-        Certification.valid_until >= today()).with_for_update().execution_options(**UNSCOPED))
+    certification = queries.valid_certification_locked(village_code, today())
     if certification is None:
         return None
     certification.status = "suspended"
@@ -203,17 +204,8 @@ def suspend_for_case(village_code: str, case_id: int) -> int | None:
 
 
 def certifications_select(prefix: str | None, status: str | None):
-    """Certifications by region and (displayed) status, newest first."""
-    statement = select(Certification).order_by(Certification.applied_at.desc(), Certification.id.desc())
-    if prefix:
-        statement = statement.where(Certification.village_code.startswith(prefix, autoescape=True))
-    if status == "expired":
-        statement = statement.where(Certification.status == "certified", Certification.valid_until < today())
-    elif status == "certified":
-        statement = statement.where(Certification.status == "certified", Certification.valid_until >= today())
-    elif status:
-        statement = statement.where(Certification.status == status)
-    return statement
+    """Certifications by region and status as displayed today, newest first."""
+    return queries.certifications_select(prefix, status, today())
 
 
 def fraud_free_share(region_code: str) -> dict[str, Any]:
@@ -222,17 +214,7 @@ def fraud_free_share(region_code: str) -> dict[str, Any]:
     prefix = code_prefix(region.code)
     level = child_region_level(region.level) or "village"  # a village reports on itself
     length = PREFIX_LENGTH[level]
-    rows = db.session.execute(text("""
-        with villages as (
-            select r.code, exists (select 1 from certifications c where c.village_code = r.code
-                                   and c.status = 'certified' and c.valid_until >= :today) as certified
-            from regions r where r.level = 'village' and r.code like :like
-        )
-        select p.code, p.name, count(v.code), count(v.code) filter (where v.certified)
-        from regions p left join villages v on left(v.code, :length) = left(p.code, :length)
-        where p.level = :level and p.code like :like
-        group by p.code, p.name order by p.code
-    """), {"like": prefix + "%", "length": length, "level": level, "today": today()}).all()
+    rows = queries.fraud_free_rows(prefix, length, level, today())
     children = [{"code": code, "name": name, "villages": int(total), "certified": int(certified),
                  "share": round(certified / total, 4) if total else None} for code, name, total, certified in rows]
     total = sum(c["villages"] for c in children)

@@ -1,7 +1,6 @@
 """Coverage rows as CSV (UTF-8 with BOM, so Excel shows Chinese names), XLSX and GeoJSON."""
 from __future__ import annotations
 
-import csv
 import io
 from typing import Any
 
@@ -9,6 +8,8 @@ from flask import Response, json
 from openpyxl import Workbook
 from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
+
+from core.exports import append_row, csv_bytes
 
 COLUMNS = ("code", "name", "households", "households_visited", "coverage", "band", "vulnerable",
            "vulnerable_visited", "vulnerable_coverage", "app_installed", "app_install_rate", "grids",
@@ -28,14 +29,9 @@ def _attachment(body: bytes | str, mimetype: str, filename: str) -> Response:
 
 
 def to_csv(report: dict[str, Any]) -> Response:
-    """CSV with a header row; UTF-8 with a byte-order mark."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(COLUMNS)
-    for row in report["rows"]:
-        writer.writerow(["" if row[c] is None else row[c] for c in COLUMNS])
-    return _attachment(("\ufeff" + buffer.getvalue()).encode("utf-8"), "text/csv; charset=utf-8",
-                       _filename(report, "csv"))
+    """CSV with a header row; UTF-8 with a byte-order mark; text cells inert (no formulas)."""
+    body = csv_bytes(COLUMNS, ([row[c] for c in COLUMNS] for row in report["rows"]))
+    return _attachment(body, "text/csv; charset=utf-8", _filename(report, "csv"))
 
 
 def to_xlsx(report: dict[str, Any]) -> Response:
@@ -43,11 +39,11 @@ def to_xlsx(report: dict[str, Any]) -> Response:
     workbook = Workbook()
     sheet = workbook.active
     sheet.title = "coverage"
-    sheet.append(list(COLUMNS))
+    append_row(sheet, COLUMNS)
     for cell in sheet[1]:
         cell.font = Font(bold=True)
     for row in report["rows"]:
-        sheet.append([row[c] for c in COLUMNS])
+        append_row(sheet, [row[c] for c in COLUMNS])
     for index, column in enumerate(COLUMNS, start=1):
         letter = get_column_letter(index)
         width = max(len(column), *(len(str(r[column] or "")) * (2 if column == "name" else 1)

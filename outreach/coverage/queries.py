@@ -171,3 +171,16 @@ def visits_by_day(prefix: str, start: date, end: date) -> dict[date, tuple[int, 
             where day between :start and :end and village_code like :like group by day
         """), {"like": _like(prefix), "start": start, "end": end})
     return {day: (int(v), int(c), int(f)) for day, v, c, f in rows}
+
+
+def chiefs(grid_codes: list[str]) -> dict[str, tuple[int, str, str | None]]:
+    """The current chief of each cell, the member responsible for it: code → (member id, name, masked phone)."""
+    if not grid_codes:
+        return {}
+    rows = db.session.execute(text("""
+        select distinct on (a.grid_code) a.grid_code, m.id, m.name, m.phone_masked
+        from assignments a join members m on m.id = a.member_id
+        where a.grid_code = any(:codes) and a.role = 'chief' and a.valid_to is null
+        order by a.grid_code, a.valid_from desc
+    """), {"codes": grid_codes}).all()
+    return {code: (member, name, phone) for code, member, name, phone in rows}

@@ -176,3 +176,103 @@ def forget_household(county_code: str, household_id: int) -> None:
         -- (data-modifying CTEs run whether or not the main statement reads them)
         delete from household_visit_days d where d.county_code = :county and d.household_id = :id
     """), {"county": county_code, "id": household_id})
+
+
+def remove_visit(county_code: str, visit_id: str, visited_at, household_id: int, grid_code: str) -> None:
+    """Take one voided visit out of every coverage rollup (it stays in ``visits``), in the caller's transaction.
+
+    The visit must already be marked voided: the household's figures are recomputed from its
+    remaining visits (a handful of index look-ups on one household), so the result is what the
+    rollups would hold had the visit never been synced.
+    """
+    params = {"county": county_code, "id": visit_id, "at": visited_at, "household": household_id,
+              "grid": grid_code}
+    # The household's coverage row first: the same lock the sync takes, so the two cannot interleave.
+    db.session.execute(text("""
+        select 1 from household_coverage where county_code = :county and household_id = :household for update
+    """), params)
+    db.session.execute(text(f"""
+        with v as (
+            select grid_code, village_code, {LOCAL_DAY} as day, (outcome = 'completed')::int as completed,
+                   (flags <> '{{}}')::int as flagged
+            from visits where county_code = :county and id = :id and visited_at = :at
+        ), cells as (
+            update grid_day_counts c set visits = c.visits - 1, completed = c.completed - v.completed,
+                                         flagged = c.flagged - v.flagged
+            from v where c.county_code = :county and c.grid_code = v.grid_code and c.day = v.day
+            returning 1
+        )
+        update village_day_counts c set visits = c.visits - 1, completed = c.completed - v.completed,
+                                        flagged = c.flagged - v.flagged
+        from v where c.village_code = v.village_code and c.day = v.day
+    """), params)
+    # The day leaves the household's visit days when no other completed visit stands on it.
+    db.session.execute(text(f"""
+        delete from household_visit_days d
+        where d.county_code = :county and d.household_id = :household
+          and d.day = (select {LOCAL_DAY} from visits where county_code = :county and id = :id and visited_at = :at
+                       and outcome = 'completed')
+          and not exists (
+              select 1 from visits v
+              where v.county_code = :county and v.household_id = :household and v.outcome = 'completed'
+                and v.review is distinct from 'voided'
+                and (v.visited_at at time zone 'Asia/Shanghai')::date = d.day)
+    """), params)
+    db.session.execute(text("""
+        update household_visit_days d set previous_day = x.previous_day
+        from (
+            select day, lag(day) over (order by day) as previous_day from household_visit_days
+            where county_code = :county and household_id = :household
+        ) x
+        where d.county_code = :county and d.household_id = :household and d.day = x.day
+          and d.previous_day is distinct from x.previous_day
+    """), params)
+    db.session.execute(text(f"""
+        with standing as (
+            select max(visited_at) as last_visit_at,
+                   max({LOCAL_DAY}) filter (where outcome = 'completed') as last_completed_on,
+                   (array_agg(app_installed order by visited_at desc, app_installed desc)
+                       filter (where app_installed is not null))[1] as app_installed,
+                   max(visited_at) filter (where app_installed is not null) as app_recorded_at
+            from visits
+            where county_code = :county and household_id = :household and review is distinct from 'voided'
+        ), before as (
+            select grid_code, last_completed_on, vulnerable, app_installed from household_coverage
+            where county_code = :county and household_id = :household
+        ), changed as (
+            update household_coverage h set
+                last_visit_at = s.last_visit_at, last_completed_on = s.last_completed_on,
+                app_installed = coalesce(s.app_installed, false), app_recorded_at = s.app_recorded_at,
+                changed_at = now()
+            from standing s
+            where h.county_code = :county and h.household_id = :household
+            returning h.grid_code, h.last_completed_on, h.vulnerable, h.app_installed
+        ), apps as (
+            update grid_coverage g
+            set app_installed = g.app_installed + case when c.app_installed then 1 else -1 end
+            from changed c, before b
+            where g.grid_code = c.grid_code and c.app_installed is distinct from b.app_installed
+            returning 1
+        ), moves as (
+            select left(b.grid_code, 12) as village_code, b.last_completed_on as day, -1 as households,
+                   -b.vulnerable::int as vulnerable
+            from changed c, before b
+            where b.last_completed_on is not null and b.last_completed_on is distinct from c.last_completed_on
+            union all
+            select left(c.grid_code, 12), c.last_completed_on, 1, c.vulnerable::int
+            from changed c, before b
+            where c.last_completed_on is not null and b.last_completed_on is distinct from c.last_completed_on
+        )
+        insert into last_completed_counts (village_code, day, households, vulnerable)
+        select village_code, day, sum(households), sum(vulnerable) from moves group by 1, 2
+        on conflict (village_code, day) do update set
+            households = last_completed_counts.households + excluded.households,
+            vulnerable = last_completed_counts.vulnerable + excluded.vulnerable
+    """), params)
+    # The cell's latest visit and completed day, from its households' (one cell: a few dozen rows).
+    db.session.execute(text("""
+        update grid_coverage g set last_visit_at = x.last_visit_at, last_completed_on = x.last_completed_on
+        from (select max(last_visit_at) as last_visit_at, max(last_completed_on) as last_completed_on
+              from household_coverage where grid_code = :grid) x
+        where g.grid_code = :grid
+    """), params)

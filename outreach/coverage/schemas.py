@@ -27,6 +27,14 @@ class CoverageArgs(Schema):
                       metadata={"description": "json rows, or a download: csv (UTF-8 with BOM), xlsx, geojson"})
 
 
+class ResponsibleSchema(Schema):
+    """The member responsible for a cell (its chief), phone masked."""
+
+    member_id = fields.Integer()
+    name = fields.String()
+    phone = fields.String(allow_none=True)
+
+
 class CoverageRowSchema(Schema):
     """Coverage of one region or cell."""
 
@@ -45,6 +53,8 @@ class CoverageRowSchema(Schema):
     grids_visited = fields.Integer()
     visits = fields.Integer()
     flagged_visits = fields.Integer()
+    responsible = fields.Nested(ResponsibleSchema, allow_none=True,
+                                metadata={"description": "cells only: the chief, phone masked"})
 
 
 class TimeseriesArgs(Schema):

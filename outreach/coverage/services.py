@@ -83,6 +83,12 @@ def coverage_rows(region_code: str, by: str | None, start: date | None, end: dat
         if view == "managed" and managed and region.level == "county":  # 汉滨区 without the zones' townships
             prefixes = tuple(code_prefix(t) for t in managed)
             rows = [row for row in rows if not row["code"].startswith(prefixes)]
+    if by == "grid":
+        chiefs = queries.chiefs([row["code"] for row in rows])
+        for row in rows:
+            chief = chiefs.get(row["code"])
+            row["responsible"] = None if chief is None else {"member_id": chief[0], "name": chief[1],
+                                                             "phone": chief[2]}
     return {"region": region, "by": by, "from": start, "to": end, "rows": rows, "view": view}
 
 

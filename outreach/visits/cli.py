@@ -1,8 +1,9 @@
-"""``flask seed visits`` and ``flask visits partitions``."""
+"""``flask seed visits``, ``flask visits partitions``, ``flask visits archive`` and ``load-archive``."""
 from __future__ import annotations
 
 import time
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import click
 from flask.cli import AppGroup
@@ -11,9 +12,10 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy import text
 
+from core.errors import DomainError
 from core.extensions import db
 from outreach.certification.seed import seed_cases_and_certifications
-from outreach.visits import queries
+from outreach.visits import queries, retention
 from outreach.visits.history import seed_history
 from outreach.visits.seed import seed_visits
 from outreach.warnings.seed import seed_task_forces
@@ -84,7 +86,7 @@ def register(seed_cli: AppGroup) -> None:
 @visits_cli.command("partitions")
 @click.option("--ahead", type=click.IntRange(0, 36), default=3, show_default=True, help="Months ahead.")
 def partitions_command(ahead: int) -> None:
-    """Create the monthly visit partitions up to AHEAD months from now (run monthly by a scheduler)."""
+    """Create the monthly visit partitions up to AHEAD months from now (the job worker does it daily)."""
     today = datetime.now(UTC).date()
     months = []
     for offset in range(ahead + 1):
@@ -93,3 +95,37 @@ def partitions_command(ahead: int) -> None:
     queries.ensure_partitions(months)
     db.session.commit()
     click.echo("partitions ready through " + months[-1].strftime("%Y-%m"))
+
+
+@visits_cli.command("archive")
+@click.option("--older-than-months", type=click.IntRange(1, 600), default=None,
+              help="Archive months older than this (default GRIDS_VISIT_RETENTION_MONTHS).")
+@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where archives go (default GRIDS_ARCHIVE_DIR).")
+@click.option("--dry-run", is_flag=True, help="List what would be archived.")
+def archive_command(older_than_months: int | None, directory: Path | None, dry_run: bool) -> None:
+    """Archive old visit partitions to compressed files, then detach and drop them (run monthly)."""
+    console = Console()
+    try:
+        with console.status("archiving visit partitions ...") as status:
+            done = retention.archive_old_visit_partitions(
+                older_than_months, directory, dry_run, progress=lambda name: status.update(f"archived {name}"))
+    except DomainError as error:
+        raise click.ClickException(f"{error.message or ''} {error.errors or ''}".strip()) from error
+    if not done:
+        console.print("no visit partition is old enough to archive")
+    for item in done:
+        where = "(dry run)" if dry_run else f"-> {item.path}"
+        console.print(f"{item.partition}: {item.visits:,} visits, {item.keys:,} keys {where}")
+
+
+@visits_cli.command("load-archive")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def load_archive_command(path: Path) -> None:
+    """Load a visit archive back into its (empty) monthly partition."""
+    try:
+        with Console().status(f"loading {path.name} ..."):
+            loaded = retention.load_visit_archive(path)
+    except DomainError as error:
+        raise click.ClickException(f"{error.message or ''} {error.errors or ''}".strip()) from error
+    click.echo(f"{loaded.partition}: loaded {loaded.visits:,} visits and {loaded.keys:,} keys")

@@ -14,7 +14,20 @@ import uuid
 from datetime import datetime
 
 from geoalchemy2 import Geometry
-from sqlalchemy import BigInteger, Boolean, Float, Index, Integer, SmallInteger, String, Text, Uuid, func
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Float,
+    Identity,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    Uuid,
+    func,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, TIMESTAMP
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -23,6 +36,7 @@ from core.scope import Scoped
 
 OUTCOMES = ("completed", "nobody_home", "refused")
 FLAGS = ("outside_grid", "impossible_travel", "future_time", "clock_skew", "mocked_location", "low_accuracy",
+         "implausible_pace",
          "not_assigned", "repeat_visit")
 TOPICS = ("investment", "order_brushing", "impersonating_police", "impersonating_customer_service", "romance",
           "loan", "gaming", "fake_refund", "app_install", "vulnerable_care", "other")
@@ -63,6 +77,11 @@ class Visit(Scoped, db.Model):
     notes: Mapped[str | None] = mapped_column(Text)
     flags: Mapped[list[str]] = mapped_column(ARRAY(String(20)), default=list)
     new_household: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A supervisor's latest review (confirmed / voided; history in visit_reviews). A voided
+    # visit stays here and no longer counts in any coverage rollup.
+    review: Mapped[str | None] = mapped_column(String(10))
+    reviewed_by: Mapped[str | None] = mapped_column(String(64))
+    reviewed_at: Mapped[datetime | None] = mapped_column(TIMESTAMP(timezone=True))
     received_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True), server_default=func.now())
 
 
@@ -77,3 +96,23 @@ class VisitKey(db.Model):
     visited_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True))
     household_id: Mapped[int] = mapped_column(BigInteger)
     flags: Mapped[list[str]] = mapped_column(ARRAY(String(20)), default=list)
+
+
+class VisitReview(db.Model):
+    """A supervisor's decision on a visit: confirmed or voided, with the reason."""
+
+    __tablename__ = "visit_reviews"
+    __table_args__ = (
+        CheckConstraint("decision in ('confirmed', 'voided')", name="decision"),
+        Index("ix_visit_reviews_visit_id", "visit_id"),
+    )
+
+    county_code: Mapped[str] = mapped_column(String(6), primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    visit_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    visited_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True))
+    village_code: Mapped[str] = mapped_column(String(12))
+    decision: Mapped[str] = mapped_column(String(10))
+    reason: Mapped[str] = mapped_column(Text)
+    reviewed_by: Mapped[str | None] = mapped_column(String(64))
+    reviewed_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True), server_default=func.now())

@@ -272,7 +272,8 @@ def store_staged() -> None:
 
 def visits_select(prefix: str | None, grid_code: str | None, member_id: int | None, start: datetime | None,
                   end: datetime | None, flag: str | None, outcome: str | None,
-                  flagged: bool | None = None, household_id: int | None = None, own: bool = False) -> Select:
+                  flagged: bool | None = None, household_id: int | None = None, own: bool = False,
+                  review: str | None = None) -> Select:
     """Visits filtered for the list endpoint (newest first); ``own``: a member's own visits, wherever they
     are (the member may work in cells outside the account's scope)."""
     statement = select(Visit).options(undefer(Visit.location)).order_by(Visit.visited_at.desc(), Visit.id)
@@ -295,6 +296,8 @@ def visits_select(prefix: str | None, grid_code: str | None, member_id: int | No
         statement = statement.where(has_flags if flagged else ~has_flags)
     if outcome:
         statement = statement.where(Visit.outcome == outcome)
+    if review:
+        statement = statement.where(Visit.review.is_(None) if review == "none" else Visit.review == review)
     if own:
         statement = statement.execution_options(unscoped=True)
     return statement
@@ -306,3 +309,18 @@ def visit_by_id(visit_id, member_id: int | None = None) -> Visit | None:
     if member_id is not None:
         statement = statement.where(Visit.member_id == member_id).execution_options(unscoped=True)
     return db.session.scalar(statement)
+
+
+def visit_for_update(visit_id) -> Visit | None:
+    """One visit in scope, its row locked for the rest of the transaction, or None."""
+    return db.session.scalar(select(Visit).where(Visit.id == visit_id).with_for_update())
+
+
+def reviews_of(county_code: str, visit_id) -> list:
+    """The review decisions on a visit, oldest first."""
+    from outreach.visits.models import VisitReview
+
+    return list(db.session.scalars(select(VisitReview).where(VisitReview.county_code == county_code,
+                                                             VisitReview.visit_id == visit_id)
+                                   .order_by(VisitReview.reviewed_at, VisitReview.id)))
+

@@ -10,9 +10,11 @@ from core.extensions import limiter
 from core.observability import count_sync_results
 from core.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, paginate_select
 from grids import services as territory
-from grids.accounts.roles import ADMINS, roles_allowed
+from grids.accounts.roles import ADMINS, SUPERVISORS, roles_allowed
 from outreach.visits import queries, services
 from outreach.visits.schemas import (
+    ReviewedVisitSchema,
+    ReviewSchema,
     SyncRequestSchema,
     SyncResponseSchema,
     VisitQueryArgs,
@@ -66,7 +68,8 @@ class Visits(MethodView):
         member = (current_user.member_id or -1) if worker else args.get("member")
         statement = queries.visits_select(territory.region_code_prefix(args.get("region")), args.get("grid"),
                                           member, start, end, args.get("flag"), args.get("outcome"),
-                                          args.get("flagged"), household_id=args.get("household"), own=worker)
+                                          args.get("flagged"), household_id=args.get("household"), own=worker,
+                                          review=args.get("review"))
         return paginate_select(statement, pagination_parameters)
 
 
@@ -75,10 +78,26 @@ class VisitById(MethodView):
     """One visit."""
 
     @roles_allowed(*READERS)
-    @blp.response(200, VisitSchema)
+    @blp.response(200, ReviewedVisitSchema)
     def get(self, visit_id):
-        """Get a visit."""
-        return services.get_visit(visit_id, current_user)
+        """Get a visit, with its review decisions."""
+        visit = services.get_visit(visit_id, current_user)
+        visit.reviews = services.reviews_of(visit)
+        return visit
+
+
+@blp.route("/<uuid:visit_id>/review")
+class VisitReviewDecision(MethodView):
+    """A supervisor's review of a visit."""
+
+    @roles_allowed(*SUPERVISORS)
+    @blp.arguments(ReviewSchema)
+    @blp.response(200, ReviewedVisitSchema)
+    def post(self, data, visit_id):
+        """Confirm or void a visit (voided: it leaves coverage at once and stays in the history)."""
+        visit = services.review_visit(visit_id, data["decision"], data["reason"], current_user)
+        visit.reviews = services.reviews_of(visit)
+        return visit
 
 
 # What create_app() registers under /api/v1 (see the package's blueprints()).

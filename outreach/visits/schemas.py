@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from core.coords import CRS_CHOICES
 from core.fields import Documented, Text
 from core.geometry import LocatedPointField
 from grids.households.models import HOUSEHOLD_TAGS
@@ -11,7 +12,7 @@ from outreach.visits.models import FLAGS, OUTCOMES, TOPICS
 
 MAX_BATCH = 500
 SYNC_STATUSES = ("created", "duplicate", "conflict", "rejected")
-CRS = ("wgs84", "cgcs2000", "gcj02", "bd09")
+CRS = CRS_CHOICES
 
 
 class VisitLocationSchema(Schema):
@@ -108,6 +109,10 @@ class VisitSchema(Schema):
     notes = fields.String(allow_none=True)
     flags = fields.List(fields.String())
     received_at = fields.DateTime()
+    review = fields.String(allow_none=True, metadata={"description": "confirmed or voided by a supervisor; null: "
+                                                                     "not reviewed"})
+    reviewed_by = fields.String(allow_none=True)
+    reviewed_at = fields.DateTime(allow_none=True)
 
     def _raw_location(self, visit):
         if visit.raw_lon is None:
@@ -129,3 +134,20 @@ class VisitQueryArgs(Schema):
     flag = fields.String(validate=validate.OneOf(FLAGS))
     flagged = fields.Boolean(metadata={"description": "true: visits with any flag; false: visits with none"})
     outcome = fields.String(validate=validate.OneOf(OUTCOMES))
+    review = fields.String(validate=validate.OneOf(["none", "confirmed", "voided"]),
+                           metadata={"description": "none: not reviewed yet"})
+
+
+class ReviewSchema(Schema):
+    """A supervisor's decision on a visit."""
+
+    decision = fields.String(required=True, validate=validate.OneOf(["confirmed", "voided"]))
+    reason = Text(required=True, validate=validate.Length(min=1, max=2000))
+    reviewed_by = fields.String(dump_only=True)
+    reviewed_at = fields.DateTime(dump_only=True)
+
+
+class ReviewedVisitSchema(VisitSchema):
+    """A visit with its review decisions."""
+
+    reviews = fields.List(fields.Nested(ReviewSchema), dump_only=True)

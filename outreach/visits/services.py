@@ -15,18 +15,21 @@ from typing import Any
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from pydantic import ValidationError
+from sqlalchemy import func
 
 from core.clock import LOCAL
 from core.coords import to_wgs84_mixed
-from core.errors import DomainError, Forbidden, NotFound
+from core.errors import Conflict, DomainError, Forbidden, NotFound
 from core.extensions import db
 from core.messages import translate_errors
 from core.scope import scope_prefix
+from grids.accounts import audit
 from grids.hierarchy import code_prefix
 from grids.households import queries as households
 from grids.members.models import Member
 from outreach.coverage import rollups
 from outreach.visits import queries
+from outreach.visits.models import Visit, VisitReview
 from outreach.visits.schemas import MAX_BATCH
 from outreach.visits.validation import field_errors, parse_visit
 
@@ -49,6 +52,8 @@ def _settings() -> dict[str, Any]:
         "speed_kmh": config["GRIDS_MAX_TRAVEL_KMH"],
         "min_jump_m": config["GRIDS_TRAVEL_MIN_DISTANCE_M"],
         "accuracy_m": config["GRIDS_LOW_ACCURACY_M"],
+        "night": config["GRIDS_PACE_NIGHT_HOURS"],
+        "max_per_day": config["GRIDS_PACE_MAX_VISITS_PER_DAY"],
     }
 
 
@@ -302,6 +307,7 @@ def _locate_and_flag(batch: list[dict[str, Any]], settings: dict[str, Any], now:
         accuracy = data["location"]["accuracy_m"]
         if accuracy is not None and accuracy > settings["accuracy_m"]:
             flags.append("low_accuracy")
+    _pace_flags(batch, stored, settings)
     seen_days = {(row[0], row[4], row[5]) for row in stored}
     for data in sorted(batch, key=lambda d: (d["visited_at"], str(d["id"]))):
         if data["household_id"] is None:
@@ -310,6 +316,31 @@ def _locate_and_flag(batch: list[dict[str, Any]], settings: dict[str, Any], now:
         if key in seen_days:
             data["flags"].append("repeat_visit")
         seen_days.add(key)
+
+
+def _at_night(hour: int, night: tuple[int, int] | None) -> bool:
+    """Whether a local hour falls in the night window [start, end) (which may wrap past midnight)."""
+    if not night:
+        return False
+    start, end = night
+    return start <= hour < end if start < end else hour >= start or hour < end
+
+
+def _pace_flags(batch: list[dict[str, Any]], stored: list[tuple], settings: dict[str, Any]) -> None:
+    """``implausible_pace``: a member's visit in the night window, or past the day's plausible number.
+
+    The day's count includes the member's visits already stored that local day; the
+    newcomers past the limit are the ones flagged (like impossible travel).
+    """
+    per_day: dict[tuple[int, Any], int] = {}
+    for member, *_, day in stored:
+        per_day[(member, day)] = per_day.get((member, day), 0) + 1
+    for data in sorted(batch, key=lambda d: (d["visited_at"], str(d["id"]))):
+        local = data["visited_at"].astimezone(LOCAL)
+        key = (data["member_id"], local.date())
+        per_day[key] = per_day.get(key, 0) + 1
+        if _at_night(local.hour, settings["night"]) or per_day[key] > settings["max_per_day"]:
+            data["flags"].append("implausible_pace")
 
 
 def _create_found_households(batch: list[dict[str, Any]]) -> None:
@@ -364,3 +395,35 @@ def local_period(start_day, end_day) -> tuple[datetime | None, datetime | None]:
     start = datetime.combine(start_day, datetime.min.time(), LOCAL) if start_day else None
     end = datetime.combine(end_day + timedelta(days=1), datetime.min.time(), LOCAL) if end_day else None
     return start, end
+
+
+def review_visit(visit_id, decision: str, reason: str, user) -> Visit:
+    """A supervisor confirms or voids a visit in scope; a voided one leaves coverage in this transaction.
+
+    Confirmed may later be voided (new evidence); a voided visit stays voided.  Every
+    decision is kept (``visit_reviews``) and audited; the visit itself is never deleted.
+    """
+    visit = queries.visit_for_update(visit_id)
+    if visit is None:
+        raise NotFound(_l("Visit %(id)s was not found.", id=visit_id))
+    if visit.review == "voided":
+        raise Conflict(_l("The visit is already voided."), rule="already_voided")
+    if visit.review == decision:
+        raise Conflict(_l("The visit is already confirmed."), rule="already_confirmed")
+    visit.review, visit.reviewed_by, visit.reviewed_at = decision, user.username, func.now()
+    db.session.add(VisitReview(county_code=visit.county_code, visit_id=visit.id, visited_at=visit.visited_at,
+                               village_code=visit.village_code, decision=decision, reason=reason,
+                               reviewed_by=user.username))
+    db.session.flush()
+    if decision == "voided":
+        rollups.remove_visit(visit.county_code, str(visit.id), visit.visited_at, visit.household_id, visit.grid_code)
+    audit.record("visit.review", "visit", visit.id, visit.village_code,
+                 {"decision": decision, "flags": list(visit.flags or [])}, comment=reason)
+    db.session.commit()
+    db.session.refresh(visit)
+    return visit
+
+
+def reviews_of(visit: Visit) -> list[VisitReview]:
+    """The review decisions on a visit, oldest first."""
+    return queries.reviews_of(visit.county_code, visit.id)

@@ -16,13 +16,14 @@ from marshmallow import ValidationError as MarshmallowError
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from shapely.geometry import Point
 
+from core.coords import CRS_CHOICES
 from core.fields import has_control_characters
 from core.geometry import parse_located_point
 from grids.households.models import HOUSEHOLD_TAGS
 from grids.schemas import GRID_CODE
 from outreach.visits.models import OUTCOMES, TOPICS
 
-Crs = Literal["wgs84", "cgcs2000", "gcj02", "bd09"]
+Crs = Literal[CRS_CHOICES]  # type: ignore[valid-type]
 Tag = Literal[HOUSEHOLD_TAGS]  # type: ignore[valid-type]
 Topic = Literal[TOPICS]  # type: ignore[valid-type]
 Outcome = Literal[OUTCOMES]  # type: ignore[valid-type]

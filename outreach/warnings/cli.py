@@ -1,4 +1,4 @@
-"""``flask warnings escalate``: the pass a scheduler runs every minute."""
+"""``flask warnings escalate``: the pass the job worker runs every minute, by hand (replays, tests)."""
 from __future__ import annotations
 
 from datetime import datetime

@@ -85,7 +85,7 @@ class FundWarning(Scoped, Created, db.Model):
         CheckConstraint("level in ('urgent', 'high', 'medium', 'low')", name="level"),
         CheckConstraint("status in ('open', 'acknowledged', 'met', 'revisit', 'closed')", name="status"),
         CheckConstraint("escalation_level between 0 and 3", name="escalation_level"),
-        Index("uq_warnings_external_ref", "county_code", "external_ref", unique=True),
+        Index("uq_warnings_village_external_ref", "village_code", "external_ref", unique=True),
         Index("ix_warnings_external_ref", "external_ref"),
         Index("ix_warnings_id", "id"),
         # Open warnings found by status, not by deadline: the escalation pass then changes

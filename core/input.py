@@ -1,0 +1,110 @@
+"""Request bodies checked before any view: JSON nested too deeply or holding invalid Unicode,
+and text with invisible or deceptive characters.
+
+Python's JSON parser raises ``RecursionError`` on very deep nesting and accepts lone
+surrogates (``"\\ud800"``) that PostgreSQL then cannot store: both were 500s.  Text may not
+hold C0/C1 control characters (tab, LF, CR excepted), bidirectional overrides and isolates, or
+zero-width characters: they hide or reorder what a reviewer reads in a name or a note.
+One check covers every JSON body (names, notes, reasons, imports); CSV imports call
+:func:`text_problem` on each field.
+"""
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from flask import Flask, request
+from flask_babel import lazy_gettext as _l
+
+from core.errors import error_response
+
+MAX_DEPTH = 32  # the deepest real body (GeoJSON multipolygons) is 6
+# Batches whose items are accepted or rejected one by one: their text is checked per item by the
+# domain validation (the same rule, core.fields.has_control_characters), not for the whole batch.
+ITEMWISE_ENDPOINTS = {"visits.VisitSync"}
+FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"  # C0 (not tab, LF, CR), DEL, C1
+                       "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"  # bidi marks, overrides, isolates
+                       "\u200b-\u200d\u2060\ufeff\u180e]")  # zero-width characters
+SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class BodyTooDeep(ValueError):
+    """Nesting deeper than :data:`MAX_DEPTH`."""
+
+
+class InvalidUnicode(ValueError):
+    """A lone surrogate in a string."""
+
+
+def text_problem(value: str) -> str | None:
+    """Why ``value`` may not be stored as text, or None."""
+    if SURROGATE.search(value):
+        return str(_l("Invalid Unicode (a lone surrogate)."))
+    if FORBIDDEN.search(value):
+        return str(_l("Control, invisible or direction-changing characters are not allowed."))
+    return None
+
+
+def _walk(value: Any, depth: int, path: tuple, problems: dict) -> None:
+    if depth > MAX_DEPTH:
+        raise BodyTooDeep
+    if isinstance(value, str):
+        if SURROGATE.search(value):
+            raise InvalidUnicode
+        if FORBIDDEN.search(value):
+            _put(problems, path, str(_l("Control, invisible or direction-changing characters are not allowed.")))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if SURROGATE.search(key):
+                raise InvalidUnicode
+            if FORBIDDEN.search(key):
+                _put(problems, path + (key,), str(_l("Control, invisible or direction-changing characters are "
+                                                     "not allowed.")))
+            _walk(item, depth + 1, path + (key,), problems)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _walk(item, depth + 1, path + (index,), problems)
+
+
+def _put(problems: dict, path: tuple, message: str) -> None:
+    """Nest a field error like marshmallow does: ``{"visits": {0: {"notes": [message]}}}``."""
+    if not path:
+        problems.setdefault("_schema", []).append(message)
+        return
+    node = problems
+    for key in path[:-1]:
+        node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            return
+    node.setdefault(path[-1], [message]) if isinstance(node, dict) else None
+
+
+def check_body():
+    """``before_request``: 400 for JSON too deep or with invalid Unicode, 422 for forbidden characters."""
+    if not request.is_json or request.method in ("GET", "HEAD", "OPTIONS"):
+        return None
+    data = request.get_data(cache=True)
+    if not data:
+        return None
+    try:
+        document = json.loads(data)
+    except RecursionError:
+        return error_response(400, _l("The JSON body is nested too deeply."))
+    except (ValueError, UnicodeDecodeError):
+        return None  # malformed JSON: the view's parser answers 400 as usual
+    problems: dict = {}
+    try:
+        _walk(document, 0, (), problems)
+    except BodyTooDeep:
+        return error_response(400, _l("The JSON body is nested too deeply."))
+    except InvalidUnicode:
+        return error_response(400, _l("The JSON body holds invalid Unicode (a lone surrogate)."))
+    if problems and request.endpoint not in ITEMWISE_ENDPOINTS:
+        return error_response(422, None, {"json": problems})
+    return None
+
+
+def install_input_checks(app: Flask) -> None:
+    """Run :func:`check_body` before every request."""
+    app.before_request(check_body)

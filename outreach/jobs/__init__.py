@@ -1,0 +1,1 @@
+"""The job runner: procrastinate on the product's PostgreSQL, the periodic jobs and their records."""
