@@ -17,7 +17,7 @@ from tests.helpers import assert_error, auth, make_user, sql
 
 API = "/api/v1"
 VILLAGE = "610902001003"
-SAME_COUNTY_VILLAGE = "610902001002"
+SAME_COUNTY_VILLAGE = "610902001004"
 OTHER_COUNTY_VILLAGE = "610921100001"
 NO_ELIGIBLE = "no eligible member"
 AT_CAPACITY = "at capacity"
@@ -188,7 +188,7 @@ def test_a_member_may_lead_several_cells():
 def test_uncovered_when_no_eligible_member():
     cells = [
         (3, OTHER_COUNTY_VILLAGE, 30.0, 0.0),  # a member of another county sits right there: not eligible
-        (1, "610902001003", 0.0, 0.0),         # tier 1: no secretary or cadre of that village
+        (1, "610902004001", 0.0, 0.0),         # tier 1: no secretary or cadre of that village
         (1, VILLAGE, 0.0, 0.0),                # tier 1: only a party member lives in the village
         (3, SAME_COUNTY_VILLAGE, 0.0, 0.0),    # coverable by anyone suitable of the county
     ]

@@ -14,10 +14,10 @@ from outreach.coverage import services as coverage_services
 from tests.helpers import assert_error, auth, chief_visits, make_user, sql
 
 API = "/api/v1"
-VILLAGE = "610981001002"
-TOWNSHIP = "610981001000"
+VILLAGE = "610981100005"
+TOWNSHIP = "610981100000"
 COUNTY = "610981000000"
-OTHER_TOWNSHIP = "610922001000"
+OTHER_TOWNSHIP = "610922100000"
 ROLLUPS = ("grid_day_counts", "village_day_counts", "grid_coverage", "household_visit_days", "household_coverage",
            "last_completed_counts")
 
