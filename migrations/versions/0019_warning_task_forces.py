@@ -2,7 +2,8 @@
 
 One task force per region at city, county (the zones included), township and village
 level; unanswered fund warnings escalate to the township's, the county's, then the
-city's.
+city's.  A person may be an embedded member and may sign in (an account): escalations
+tell them there.
 
 Revision ID: 0019_task_forces
 Revises: 0018_zones_external_ids
@@ -39,9 +40,23 @@ def upgrade():
                                 ondelete="CASCADE"), nullable=False),
         sa.Column("name", sa.String(50), nullable=False),
         sa.Column("role", sa.String(20), nullable=False),
-        sa.Column("member_id", sa.Integer(), nullable=True),
+        sa.Column("member_id", sa.Integer(),
+                  sa.ForeignKey("members.id", name="fk_task_force_people_member_id_members", ondelete="SET NULL"),
+                  nullable=True),
+        sa.Column("user_id", sa.Integer(),
+                  sa.ForeignKey("users.id", name="fk_task_force_people_user_id_users", ondelete="SET NULL"),
+                  nullable=True),
     )
     op.create_index("ix_task_force_people_task_force_id", "task_force_people", ["task_force_id"])
+    # One seat per member and per account on a force; escalations look people up by both.
+    op.create_index("uq_task_force_people_member", "task_force_people", ["task_force_id", "member_id"],
+                    unique=True, postgresql_where=sa.text("member_id is not null"))
+    op.create_index("uq_task_force_people_user", "task_force_people", ["task_force_id", "user_id"],
+                    unique=True, postgresql_where=sa.text("user_id is not null"))
+    op.create_index("ix_task_force_people_member_id", "task_force_people", ["member_id"],
+                    postgresql_where=sa.text("member_id is not null"))
+    op.create_index("ix_task_force_people_user_id", "task_force_people", ["user_id"],
+                    postgresql_where=sa.text("user_id is not null"))
 
 
 def downgrade():

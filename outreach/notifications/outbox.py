@@ -16,6 +16,7 @@ from sqlalchemy import text
 
 from core.clock import LOCAL
 from core.extensions import db
+from outreach.warnings.queries import ESCALATED_REGION
 
 OUTBOX_CHANNEL = "grids_outbox"
 # Text messages cost money and interrupt: only for fund warnings, where minutes matter.
@@ -88,16 +89,37 @@ def warnings_assigned(warning_ids: list[int], kind: str = "warning_assigned") ->
 
 
 def warnings_escalated(warning_ids: list[int]) -> int:
-    """Tell the task force of each warning's current level (the township supervisors, county or city
-    administrators scoped exactly to the warning's township, county or city) that it is now theirs."""
+    """Tell the task force of each warning's current level that the warning is now theirs: its people
+    (``task_force_people``) through their accounts (in the app, by push; by text too when they are
+    members with a phone) or, when a member of it has no account, by text alone; and, ex officio, the
+    accounts supervising that region (township supervisors, county or city administrators scoped exactly
+    to the warning's township, county or city).  The force is the one the warning's detail names
+    (``ESCALATED_REGION``: a management zone's for the townships it runs).  One notification per
+    recipient, however many ways they belong."""
     return write(f"""
-        select u.id as user_id, u.member_id, 'warning_escalated' as kind,
+        with escalated as (
+            select w.*, {ESCALATED_REGION} as force_region from warnings w
+            where w.id = any(cast(:ids as bigint[])) and w.escalation_level >= 1
+        ), people as (
+            select e.id as warning_id, p.user_id, p.member_id
+            from escalated e join task_forces f on f.region_code = e.force_region
+            join task_force_people p on p.task_force_id = f.id
+        ), told as (
+            select w.id as warning_id, u.id as user_id, u.member_id
+            from escalated w join users u on u.active and u.role = {TASK_FORCE_ROLE} and u.scope = {TASK_FORCE_SCOPE}
+            union
+            select p.warning_id, u.id, u.member_id from people p
+            join users u on u.active and (u.id = p.user_id or u.member_id = p.member_id)
+            union
+            select p.warning_id, null, p.member_id from people p
+            where p.member_id is not null and p.user_id is null
+              and not exists (select from users u where u.member_id = p.member_id and u.active)
+        )
+        select t.user_id, t.member_id, 'warning_escalated' as kind,
                'warning:' || w.id || ':escalated:' || w.escalation_level as cause,
                'warning' as object_type, w.id::text as object_id, {WARNING_PARAMS} as params,
                w.level in ('urgent', 'high') as urgent
-        from warnings w join regions r on r.code = w.village_code
-        join users u on u.active and u.role = {TASK_FORCE_ROLE} and u.scope = {TASK_FORCE_SCOPE}
-        where w.id = any(cast(:ids as bigint[])) and w.escalation_level >= 1
+        from told t join escalated w on w.id = t.warning_id join regions r on r.code = w.village_code
     """, {"ids": warning_ids})
 
 

@@ -128,6 +128,9 @@ class WarningEvent(db.Model):
 
 
 TASK_FORCE_LEVELS = ("city", "county", "township", "village")
+# What people do on a task force (the seed's four levels draw from these).
+TASK_FORCE_ROLES = ("official", "village_secretary", "village_cadre", "grid_worker", "township_cadre", "police",
+                    "bank", "telecom", "court", "procuratorate", "finance", "media", "education", "health")
 
 
 class TaskForce(Scoped, db.Model):
@@ -150,7 +153,8 @@ class TaskForce(Scoped, db.Model):
 
 
 class TaskForcePerson(db.Model):
-    """Someone on a task force; ``member_id`` when they are also an embedded member."""
+    """Someone on a task force; ``member_id`` when they are also an embedded member, ``user_id`` when they
+    sign in with an account (escalations reach them through both)."""
 
     __tablename__ = "task_force_people"
 
@@ -158,4 +162,14 @@ class TaskForcePerson(db.Model):
     task_force_id: Mapped[int] = mapped_column(ForeignKey("task_forces.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(50))
     role: Mapped[str] = mapped_column(String(20))
-    member_id: Mapped[int | None] = mapped_column(Integer)
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+    __table_args__ = (
+        Index("uq_task_force_people_member", "task_force_id", "member_id", unique=True,
+              postgresql_where=text("member_id is not null")),
+        Index("uq_task_force_people_user", "task_force_id", "user_id", unique=True,
+              postgresql_where=text("user_id is not null")),
+        Index("ix_task_force_people_member_id", "member_id", postgresql_where=text("member_id is not null")),
+        Index("ix_task_force_people_user_id", "user_id", postgresql_where=text("user_id is not null")),
+    )

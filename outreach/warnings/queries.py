@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import Select, select, text
 
 from core.extensions import db
-from outreach.warnings.models import EVENT_TYPES, FundWarning, TaskForce, WarningEvent
+from outreach.warnings.models import EVENT_TYPES, FundWarning, TaskForce, TaskForcePerson, WarningEvent
 
 
 def existing_by_refs(refs: list[str]) -> dict[str, FundWarning]:
@@ -189,10 +189,34 @@ def task_forces_select(prefix: str | None, level: str | None):
     return statement
 
 
-def task_force_of(region_code: str) -> TaskForce | None:
-    """The task force of one region (whatever the caller's scope: a warning's escalation names it)."""
-    return db.session.scalar(select(TaskForce).where(TaskForce.region_code == region_code)
-                             .execution_options(unscoped=True))
+# The region whose task force holds a warning (alias ``w``) at its escalation level: the township, the
+# county-level unit running it (a management zone for the townships it runs, else the statistical county),
+# the city.  One expression, used by the warning's detail and by the notifications of an escalation.
+ESCALATED_REGION = """case w.escalation_level
+    when 1 then left(w.village_code, 9) || '000'
+    when 2 then coalesce((select t.managed_by from regions t where t.code = left(w.village_code, 9) || '000'),
+                         left(w.village_code, 6) || '000000')
+    else left(w.village_code, 4) || '00000000' end"""
+
+
+def escalated_task_force(warning_id: int) -> TaskForce | None:
+    """The task force an escalated warning sits with (whatever the caller's scope: the warning's detail names
+    it); None while a member holds it."""
+    return db.session.scalar(select(TaskForce).from_statement(text(f"""
+        select f.* from warnings w join task_forces f on f.region_code = {ESCALATED_REGION}
+        where w.id = :id and w.escalation_level >= 1
+    """).bindparams(id=warning_id)).execution_options(unscoped=True))
+
+
+def task_force(force_id: int) -> TaskForce | None:
+    """One task force in the caller's scope."""
+    return db.session.get(TaskForce, force_id)
+
+
+def task_force_person(force_id: int, person_id: int) -> TaskForcePerson | None:
+    """One person of a task force."""
+    return db.session.scalar(select(TaskForcePerson).where(TaskForcePerson.id == person_id,
+                                                           TaskForcePerson.task_force_id == force_id))
 
 
 def member_county(member_id: int) -> str:

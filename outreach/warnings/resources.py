@@ -11,13 +11,15 @@ from core.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, paginate_select
 from grids import services as territory
 from grids.accounts.roles import ADMINS, roles_allowed
 from grids.accounts.roles import SUPERVISORS as SUPERVISOR_ROLES
-from outreach.warnings import queries, services
+from outreach.warnings import queries, services, task_forces
 from outreach.warnings.schemas import (
     EventOutSchema,
     PhoneSchema,
     ReassignSchema,
     SummaryArgs,
     SummarySchema,
+    TaskForcePersonInSchema,
+    TaskForcePersonSchema,
     TaskForceQueryArgs,
     TaskForceSchema,
     WarningDetailSchema,
@@ -79,7 +81,7 @@ class WarningById(MethodView):
         """A warning with its events and escalations."""
         warning = services.get_warning(warning_id, current_user)
         warning.events = queries.events_of(warning.id)
-        warning.task_force = services.escalated_task_force(warning)
+        warning.task_force = task_forces.escalated_task_force(warning)
         return warning
 
 
@@ -93,8 +95,31 @@ class TaskForces(MethodView):
     @blp.paginate(page_size=DEFAULT_PAGE_SIZE, max_page_size=MAX_PAGE_SIZE)
     def get(self, args, pagination_parameters):
         """Task forces of a region and below, with their people (escalated warnings go to them)."""
-        statement = services.task_forces(args.get("region"), args.get("level"), current_user)
+        statement = task_forces.task_forces(args.get("region"), args.get("level"), current_user)
         return paginate_select(statement, pagination_parameters)
+
+
+@blp.route("/task-forces/<id32:force_id>/people")
+class TaskForcePeople(MethodView):
+    """The people of a task force."""
+
+    @roles_allowed(*SUPERVISOR_ROLES)
+    @blp.arguments(TaskForcePersonInSchema)
+    @blp.response(201, TaskForcePersonSchema)
+    def post(self, data, force_id):
+        """Seat someone on a task force (escalations reach their account, or their phone as a member)."""
+        return task_forces.add_person(force_id, data)
+
+
+@blp.route("/task-forces/<id32:force_id>/people/<id32:person_id>")
+class TaskForcePerson(MethodView):
+    """One person of a task force."""
+
+    @roles_allowed(*SUPERVISOR_ROLES)
+    @blp.response(204)
+    def delete(self, force_id, person_id):
+        """Take someone off a task force."""
+        task_forces.remove_person(force_id, person_id)
 
 
 @blp.route("/<id64:warning_id>/events")

@@ -15,6 +15,7 @@ from outreach.warnings.models import (
     OUTCOMES,
     OUTCOMES_WITHOUT_MEETING,
     STATUSES,
+    TASK_FORCE_ROLES,
 )
 
 
@@ -131,9 +132,24 @@ class WarningSchema(Schema):
 class TaskForcePersonSchema(Schema):
     """Someone on a task force."""
 
+    id = fields.Integer()
     name = fields.String()
     role = fields.String()
-    member_id = fields.Integer(allow_none=True)
+    member_id = fields.Integer(allow_none=True, metadata={"description": "when they are an embedded member"})
+    user_id = fields.Integer(allow_none=True, metadata={
+        "description": "when they sign in: escalations reach them in the app and by push"})
+
+
+class TaskForcePersonInSchema(Schema):
+    """Someone to seat on a task force."""
+
+    name = Text(validate=validate.And(validate.Length(1, 50), validate.Regexp(r"\s*\S", error="Must not be blank.")),
+                metadata={"description": "default: the member's name"})
+    role = fields.String(required=True, validate=validate.OneOf(TASK_FORCE_ROLES))
+    member_id = fields.Integer(validate=validate.Range(1, 2**31 - 1), metadata={
+        "description": "an embedded member of the force's region (told by text when they have no account)"})
+    username = fields.String(validate=validate.Length(1, 64), metadata={
+        "description": "their account, whose scope covers the force's region"})
 
 
 class TaskForceSchema(Schema):

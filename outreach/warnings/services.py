@@ -258,25 +258,3 @@ def summary(region_code: str, start_day, end_day) -> dict[str, Any]:
                  "median_minutes_to_meet": round(float(r[8]), 1) if r[8] is not None else None} for r in rows]
     return {"code": region.code, "from": start_day, "to": end_day, "children": children}
 
-
-
-
-def escalated_task_force(warning: FundWarning):
-    """The task force an escalated warning now sits with: the township's, the county-level unit's (a
-    management zone's for the townships it runs), or the city's; None while a member holds it."""
-    level = warning.escalation_level
-    if level == 0:
-        return None
-    village = warning.village_code
-    if level == 1:
-        return queries.task_force_of(village[:9] + "000")
-    if level == 2:
-        zones = {t: zone for zone, townships in territory.managed_townships().items() for t in townships}
-        return queries.task_force_of(zones.get(village[:9] + "000", village[:6] + "000000"))
-    return queries.task_force_of(village[:4] + "00000000")
-
-
-def task_forces(region_code: str | None, level: str | None, user):
-    """The select of task forces under a region (default: the caller's scope)."""
-    prefix = territory.region_code_prefix(region_code or user.scope)
-    return queries.task_forces_select(prefix, level)
