@@ -176,6 +176,18 @@ def warning_in(village: str) -> int:
     return warning.id
 
 
+def task_force_person_in(village: str) -> tuple[int, int]:
+    """(task force id, person id): the village's warning task force (created when the seed made none) with
+    a new person on it."""
+    force = db.session.execute(text("""
+        insert into task_forces (region_code, level, name) select code, level, name || '预警处置专班' from regions
+        where code = :v on conflict (region_code) do update set name = excluded.name returning id
+    """), {"v": village}).scalar_one()
+    person = db.session.execute(text("insert into task_force_people (task_force_id, name, role) "
+                                     "values (:f, '测试', 'official') returning id"), {"f": force}).scalar_one()
+    return force, person
+
+
 # A tier-3 cell held by exactly one active member (routing sends its warnings to that member), with a
 # household: (grid code, member id, household id, village code).
 SINGLE_MEMBER_CELL = """

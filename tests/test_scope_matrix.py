@@ -24,6 +24,7 @@ from tests.helpers import (
     member_in,
     notification_for,
     push_subscription_for,
+    task_force_person_in,
     tier3_in,
     visit_in,
     warning_in,
@@ -50,6 +51,7 @@ def _view_method(app, rule, method):
 def _samples(county: str) -> dict[tuple[str, str], str]:
     """URL parameter values for objects inside ``county``, keyed by (first path segment, name)."""
     village = first_village(county)
+    force_id, person_id = task_force_person_in(village)
     target_user = f"matrix_target_{county}"
     target = make_user(target_user, "village_admin", village)
     return {
@@ -65,6 +67,7 @@ def _samples(county: str) -> dict[tuple[str, str], str]:
         ("certifications", "certification_id"): str(certification_in(village)),
         ("warnings", "warning_id"): str(warning_in(village)),
         ("cases", "case_id"): str(case_in(village)),
+        ("warnings", "force_id"): str(force_id), ("warnings", "person_id"): str(person_id),
         # The caller's own notifications and subscriptions: another account's answer 404 like unknown ones.
         ("me", "notification_id"): str(notification_for(target.id)),
         ("me", "subscription_id"): str(push_subscription_for(target.id)),
@@ -104,7 +107,8 @@ BODIES = {"/api/v1/certifications/<id32:certification_id>/decisions": {"decision
           "/api/v1/visits/<uuid:visit_id>/review": {"decision": "voided", "reason": "mocked location"},
           "/api/v1/warnings/<id64:warning_id>/events": {"id": "6b0c4a3e-2f42-4c55-9d1e-3c1f7f1e2a10",
                                                          "type": "called", "at": "2026-01-01T08:00:00+08:00"},
-          "/api/v1/warnings/<id64:warning_id>/reassign": {"member_id": 1}}
+          "/api/v1/warnings/<id64:warning_id>/reassign": {"member_id": 1},
+          "/api/v1/warnings/task-forces/<id32:force_id>/people": {"role": "official", "name": "x"}}
 
 
 def _call(client, method, url, headers=None, rule=None):
