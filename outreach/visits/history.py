@@ -28,11 +28,10 @@ from flask import current_app
 from sqlalchemy import text
 
 from core.clock import LOCAL
-from core.coords import wgs84_to_bd09, wgs84_to_gcj02
 from core.extensions import db
 from outreach.coverage import rollups
 from outreach.visits import queries
-from outreach.visits.seed import OUTCOME_P, TOPIC_CHOICES, _households
+from outreach.visits.seed import OUTCOME_P, TOPIC_CHOICES, _households, draw_positions
 
 # Each village's share of households visited in 30 days: a beta(5, 2) draw (mean ~0.71),
 # so most villages are amber or green and a tail lags behind.
@@ -65,21 +64,7 @@ def _draw_day(rng, data, daily, village_index, app_rate, day: date, now: datetim
     count = len(visited)
     if count == 0:
         return []
-    lon = data["lon"][visited].astype(float) + rng.normal(0, 0.00008, count)
-    lat = data["lat"][visited].astype(float) + rng.normal(0, 0.00008, count)
-    accuracy = rng.gamma(2.0, 8.0, count)
-    roll = rng.random(count)
-    mocked = roll < 0.01
-    inaccurate = (roll >= 0.01) & (roll < 0.025)
-    accuracy[inaccurate] = rng.uniform(150, 600, int(inaccurate.sum()))
-    far = (roll >= 0.025) & (roll < 0.035)
-    lon[far] += rng.choice([-1, 1], int(far.sum())) * rng.uniform(0.006, 0.02, int(far.sum()))
-    crs_roll = rng.random(count)
-    crs = np.where(crs_roll < 0.6, "gcj02", np.where(crs_roll < 0.7, "bd09", "wgs84"))
-    raw_lon, raw_lat = lon.copy(), lat.copy()
-    for name, convert in (("gcj02", wgs84_to_gcj02), ("bd09", wgs84_to_bd09)):
-        mask = crs == name
-        raw_lon[mask], raw_lat[mask] = convert(lon[mask], lat[mask])
+    lon, lat, raw_lon, raw_lat, crs, accuracy, mocked, far = draw_positions(rng, data, visited)
     outcomes = rng.choice(list(OUTCOME_P), size=count, p=list(OUTCOME_P.values()))
     completed = outcomes == "completed"
     installed = rng.random(count) < app_rate[village_index[visited]]
