@@ -123,19 +123,19 @@ def _parse_row(row: dict[str, str | None]) -> tuple[dict[str, Any] | None, dict[
     if unknown:
         errors["tags"] = [f"Unknown tags: {', '.join(unknown)}; allowed: {', '.join(HOUSEHOLD_TAGS)}."]
     values["tags"] = sorted(set(tags))
-    address = (row.get("address") or "").strip()
-    if len(address) > 200:
-        errors["address"] = ["At most 200 characters."]
-    elif has_control_characters(address):
-        errors["address"] = ["Must not contain control characters."]
-    values["address"] = address or None
-    external_id = (row.get("external_id") or "").strip()
-    if len(external_id) > 64:
-        errors["external_id"] = ["At most 64 characters."]
-    elif has_control_characters(external_id):
-        errors["external_id"] = ["Must not contain control characters."]
-    values["external_id"] = external_id or None
+    values["address"] = _csv_text(row, "address", 200, errors)
+    values["external_id"] = _csv_text(row, "external_id", 64, errors)
     return (None if errors else values), errors
+
+
+def _csv_text(row: dict[str, str], name: str, limit: int, errors: dict[str, list[str]]) -> str | None:
+    """A free-text column of an import row, stripped (None when empty); its error goes into ``errors``."""
+    value = (row.get(name) or "").strip()
+    if len(value) > limit:
+        errors[name] = [f"At most {limit} characters."]
+    elif has_control_characters(value):
+        errors[name] = ["Must not contain control characters."]
+    return value or None
 
 
 def _rows(reader: csv.DictReader):
