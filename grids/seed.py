@@ -343,10 +343,11 @@ def seed_ankang(scale: float = 1.0, seed: int = 20241, reset: bool = False,
     timings: dict[str, float] = {}
     # Bulk statements (one COPY of 850,000 households) may outlast the limit meant for requests.
     db.session.execute(text("set statement_timeout = 0"))
-    if reset:
-        queries.truncate_territory(signals.dependent_tables())
-    elif not queries.database_is_empty():
+    if not reset and not queries.database_is_empty():
         raise RuntimeError("the database already holds a territory; use --reset to replace it")
+    # Emptied either way (an empty database too): new files in this transaction, so on a cluster with
+    # wal_level = minimal (the project-local one) the COPYs below write no WAL.
+    queries.truncate_territory(signals.dependent_tables())
     with _timed(timings, "generate territory"):
         territory = build_territory(scale, seed, step)
     region_names = {code: name for code, _, _, name, _, _ in territory.regions}

@@ -136,6 +136,10 @@ def _init() -> None:
         "timezone": "'UTC'",
         # Short OLTP queries and reports over rollups: compiling them costs more than it saves.
         "jit": "off",
+        # A development cluster nothing replicates from: bulk loads into tables created or emptied in
+        # the same transaction (the seeders' partitions, staging tables, index builds) write no WAL.
+        "wal_level": "minimal",
+        "max_wal_senders": "0",
     }
     with open(DATA / "postgresql.auto.conf", "a", encoding="utf-8") as conf:
         for key, value in settings.items():
@@ -161,7 +165,8 @@ def start() -> None:
     _init()
     if not _running():
         _say(f"starting PostgreSQL on 127.0.0.1:{PORT}")
-        result = _pg_ctl("-l", str(LOG), "-w", "-t", "60", "start", check=False)
+        # The port of this run wins over the one written at initialisation (GRIDS_PG_PORT may change).
+        result = _pg_ctl("-l", str(LOG), "-w", "-t", "60", "-o", f"-p {PORT}", "start", check=False)
         if result.returncode != 0:
             sys.exit(f"[localdb] PostgreSQL did not start; see {LOG}\n{result.stdout}")
     for _ in range(60):

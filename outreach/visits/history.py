@@ -134,11 +134,20 @@ def seed_history(days: int = 90, seed: int = 11, step: Callable[[str, int], None
         copy.write(buffer.getvalue())
     timings["draw and copy visits"] = time.perf_counter() - started
     started = time.perf_counter()
-    queries.store_history(STAGING, current_app.config["GRIDS_OUTSIDE_GRID_TOLERANCE_M"])
-    timings["flag, key and store visits"] = time.perf_counter() - started
+    first = not queries.visits_stored() and rollups.rollups_empty()
+    if first:
+        queries.renew_empty_tables(["visits", "visit_keys", *rollups.ROLLUP_TABLES])
+    with queries.secondary_visit_indexes_deferred(first):
+        queries.store_history(STAGING, current_app.config["GRIDS_OUTSIDE_GRID_TOLERANCE_M"])
+        timings["flag, key and store visits"] = time.perf_counter() - started
+        started = time.perf_counter()
+    timings["index visits"] = time.perf_counter() - started
     started = time.perf_counter()
-    queries.stage_history_for_rollups(STAGING)
-    rollups.add_staged_visits()
+    if first:  # nothing stored yet: each rollup written once, straight from the staged history
+        rollups.fold_into_empty(STAGING)
+    else:  # added to a history: the sync's own fold
+        queries.stage_history_for_rollups(STAGING)
+        rollups.add_staged_visits()
     db.session.execute(text(f"drop table {STAGING}"))
     db.session.commit()
     for table in ("visits", "visit_keys", "household_coverage", "household_visit_days", "grid_coverage",

@@ -5,6 +5,8 @@ travels as arrays (``unnest``) or through one temporary table.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Any
 
@@ -172,6 +174,42 @@ def store_history(table: str, tolerance_m: float) -> None:
                app_installed, residents_reached, vulnerable_reached, notes, flags, new_household
         from {table} order by visited_at
     """))
+
+
+def visits_stored() -> bool:
+    """Whether any visit (or its key) is stored."""
+    return db.session.execute(text(
+        "select exists (select from visit_keys) or exists (select from visits)")).scalar()
+
+
+def renew_empty_tables(tables: list[str]) -> None:
+    """Truncate tables known to be empty: new files in this transaction, so that on a cluster with
+    ``wal_level = minimal`` (the project-local one) a bulk load into them writes no WAL."""
+    db.session.execute(text(f"truncate {', '.join(tables)}"))
+
+
+def secondary_visit_indexes() -> list[tuple[str, str]]:
+    """(name, definition) of the visit table's indexes other than its primary key."""
+    rows = db.session.execute(text("""
+        select c.relname, pg_get_indexdef(i.indexrelid) from pg_index i join pg_class c on c.oid = i.indexrelid
+        where i.indrelid = 'visits'::regclass and not i.indisprimary order by c.relname
+    """)).all()
+    # The parent's definition reads "ON ONLY visits" (that parent alone); built again, it must reach every
+    # partition.
+    return [(name, definition.replace(" ON ONLY ", " ON ", 1)) for name, definition in rows]
+
+
+@contextmanager
+def secondary_visit_indexes_deferred(empty: bool) -> Iterator[None]:
+    """While a bulk history goes into an empty visit table, its secondary indexes are dropped, then built
+    again (one sorted build per partition instead of millions of scattered insertions), in the caller's
+    transaction.  A table holding visits keeps them."""
+    indexes = secondary_visit_indexes() if empty else []
+    for name, _ in indexes:
+        db.session.execute(text(f'drop index "{name}"'))
+    yield
+    for _, definition in indexes:
+        db.session.execute(text(definition))
 
 
 def stage_history_for_rollups(table: str) -> None:
