@@ -13,6 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app import create_app  # noqa: E402
 from config import LOCAL_DATABASE_URL  # noqa: E402
+from core.extensions import lift_statement_timeout  # noqa: E402
 from grids.cli import run_seed  # noqa: E402
 from grids.queries import database_is_empty  # noqa: E402
 
@@ -46,5 +47,6 @@ def bench_app(database: str = "grids_bench", recreate: bool = True):
         connection.execute("create extension if not exists postgis")
     app = create_app({"SQLALCHEMY_DATABASE_URI": url.render_as_string(hide_password=False)})
     with app.app_context():
+        lift_statement_timeout()  # seeding and baselines are batch work (the timeout guards web requests)
         flask_migrate.upgrade()
     return app
