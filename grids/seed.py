@@ -23,7 +23,6 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import shapely
 from shapely.geometry import MultiPolygon, Polygon
-from sqlalchemy import text
 
 from core.extensions import db
 from grids import queries, signals
@@ -341,8 +340,6 @@ def seed_ankang(scale: float = 1.0, seed: int = 20241, reset: bool = False,
                 step: Callable[[str, int], None] = lambda *_: None) -> dict[str, float]:
     """Generate and store the reference data set; returns seconds per phase."""
     timings: dict[str, float] = {}
-    # Bulk statements (one COPY of 850,000 households) may outlast the limit meant for requests.
-    db.session.execute(text("set statement_timeout = 0"))
     if not reset and not queries.database_is_empty():
         raise RuntimeError("the database already holds a territory; use --reset to replace it")
     # Emptied either way (an empty database too): new files in this transaction, so on a cluster with

@@ -134,8 +134,6 @@ def seed_history(days: int = 90, seed: int = 11, step: Callable[[str, int], None
     started = time.perf_counter()
     rng = np.random.default_rng(seed)
     now = now or datetime.now(UTC)
-    # Bulk statements over millions of visits may outlast the limit meant for requests.
-    db.session.execute(text("set statement_timeout = 0"))
     data = _households()
     if len(data["id"]) == 0:
         return timings
