@@ -50,9 +50,9 @@ def located_point(bbox: tuple[float, float, float, float] = CITY_BBOX) -> dict[s
     lon = {"type": "number", "minimum": round(min_lon + DATUM_MARGIN, 6), "maximum": round(max_lon - DATUM_MARGIN, 6)}
     lat = {"type": "number", "minimum": round(min_lat + DATUM_MARGIN, 6), "maximum": round(max_lat - DATUM_MARGIN, 6)}
     # OpenAPI 3.0 cannot give each position of an array its own range: the GeoJSON form's coordinates are
-    # bounded by the smallest and largest of both, and the lon/lat ranges are said in words.
-    both = {"type": "number", "minimum": min(lon["minimum"], lat["minimum"]),
-            "maximum": max(lon["maximum"], lat["maximum"])}
+    # bounded by the smallest and largest of the box (the server answers points in this form, anywhere in
+    # it), and the lon/lat ranges are said in words.
+    both = {"type": "number", "minimum": min_lat, "maximum": max_lon}
     inside = (f"lon {lon['minimum']}..{lon['maximum']}, lat {lat['minimum']}..{lat['maximum']} (the city; a point "
               "outside is refused)")
     return {"description": "A point inside the city: {lon, lat, crs} or a GeoJSON Point with an optional crs; "

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     func,
@@ -41,6 +42,11 @@ class User(Scoped, Timestamped, db.Model):
     # After a password change, the one session (of the previous token version) that stays signed in.
     kept_session: Mapped[str | None] = mapped_column(String(36))
     created_by: Mapped[str | None] = mapped_column(String(64))
+    # Where the account's text messages go (task forces are told of escalations by text): stored like a
+    # member's phone, encrypted, with a keyed hash and a masked form.
+    phone_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    phone_hash: Mapped[str | None] = mapped_column(String(64))
+    phone_masked: Mapped[str | None] = mapped_column(String(16))
 
     __table_args__ = (
         CheckConstraint("role in ('city_admin', 'county_admin', 'township_supervisor', 'village_admin', "
