@@ -175,6 +175,20 @@ def field_properties(self, field, ret: dict[str, Any] | None = None, **kwargs) -
     return schema
 
 
+def _given(types: dict[str, str]) -> list[dict[str, Any]]:
+    return [{"required": [name], "properties": {name: {"type": kind}}} for name, kind in types.items()]
+
+
+def any_given(**types: str) -> dict[str, Any]:
+    """``OPENAPI_RULES`` of a schema that needs at least one of these fields, not null (name=JSON type)."""
+    return {"anyOf": _given(types)}
+
+
+def one_given(**types: str) -> dict[str, Any]:
+    """``OPENAPI_RULES`` of a schema that needs exactly one of these fields, not null (name=JSON type)."""
+    return {"oneOf": _given(types)}
+
+
 class GridsConverter(OpenAPIConverter):
     """apispec's converter, adding the rules a schema states across its fields (``OPENAPI_RULES``: JSON
     Schema keywords such as ``oneOf``) that field-by-field conversion cannot see."""

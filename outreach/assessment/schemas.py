@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from core.openapi import one_given
 from grids.schemas import REGION_CODE
 from outreach.assessment.models import COMPONENTS, SHARE_METRICS, TARGET_METRICS
 from outreach.coverage.schemas import ResponsibleSchema
@@ -102,7 +103,7 @@ class TargetSchema(Schema):
     # The same rules for the document: a region or a grid_code; a share is at most 1; campaigns are counted
     # per region, not per cell.
     OPENAPI_RULES = {"allOf": [
-        {"oneOf": [{"required": ["region"]}, {"required": ["grid_code"]}]},
+        one_given(region="string", grid_code="string"),
         {"anyOf": [{"properties": {"metric": {"enum": list(SHARE_METRICS)}, "value": {"maximum": 1}}},
                    {"properties": {"metric": {"enum": [m for m in TARGET_METRICS if m not in SHARE_METRICS]}}}]},
         {"not": {"required": ["grid_code", "metric"], "properties": {"metric": {"enum": ["campaigns"]}}}},

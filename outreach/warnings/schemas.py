@@ -5,6 +5,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from core.fields import PhoneNumber, Text
 from core.geometry import LocatedPointField
+from core.openapi import any_given
 from grids.schemas import REGION_CODE
 from outreach.warnings.models import (
     ALL_EVENT_TYPES,
@@ -26,8 +27,7 @@ class WarningInSchema(Schema):
     household_id = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(1, 2**63 - 1))
     location = LocatedPointField(load_default=None, allow_none=True)
     phone = fields.String(load_default=None, allow_none=True, validate=PhoneNumber())
-    OPENAPI_RULES = {"anyOf": [{"required": ["household_id"], "properties": {"household_id": {"type": "integer"}}},
-                               {"required": ["location"], "properties": {"location": {"type": "object"}}}]}
+    OPENAPI_RULES = any_given(household_id="integer", location="object")
 
     @validates_schema
     def _where(self, data, **kwargs):
