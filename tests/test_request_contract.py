@@ -7,7 +7,9 @@ documented: driven as a generated client would drive them, with schemathesis aga
   city) are fine; a 422 whose field errors come from parsing (``errors.json``/``errors.query``), a
   database refusing a value (a number out of a column's range), a 400 or a 5xx is a schema that
   promised more than the server accepts.
-- **Every GET operation:** the content type of each answer is among those the operation documents.
+- **Every operation:** the content type of each answer is among those the operation documents; each GET
+  is also asked for GeoJSON first (``Accept``) and with each value of each enumerated query parameter
+  (``?f=geojson|csv|xlsx|pdf``), and its generated queries must not be refused as malformed either.
 
 Bounded: ``CONTRACT_EXAMPLES`` examples per operation (default 12), derandomized (the same examples every
 run), against ``writable_server``, a copy of the seeded database that generated writes may change at will.
@@ -227,7 +229,8 @@ def test_bodies_the_documented_schemas_allow_are_not_refused_as_malformed(contra
     answered: dict[str, Counter] = {}
     for operation in _operations(schema, WRITES):
         answered[operation.label] = Counter()
-        problems = _run(operation, headers[operation.label], _refusal, statuses=answered[operation.label])
+        problems = _run(operation, headers[operation.label], _refused_or_undocumented,
+                        statuses=answered[operation.label])
         if problems:
             failures[operation.label] = problems
     assert len(answered) >= 25
@@ -240,15 +243,27 @@ def test_bodies_the_documented_schemas_allow_are_not_refused_as_malformed(contra
     assert len(carried_out) >= 10, {label: dict(statuses) for label, statuses in answered.items()}
 
 
-def _content_type_and_query(case, response) -> str | None:
-    """An undocumented content type, a 5xx, or a conforming query refused."""
-    if response.status_code >= 500:
-        return f"{response.status_code} {response.text[:200]}"
+def _content_type(case, response) -> str | None:
+    """An undocumented content type."""
     try:
         content_type_conformance(None, response, case)
     except Exception as error:  # schemathesis' failure names the received and the documented types
         return f"{response.status_code} {' '.join(str(error).split())[:300]}"
-    return _refusal(case, response)
+    return None
+
+
+def _refused_or_undocumented(case, response) -> str | None:
+    """A conforming request refused as malformed, a 5xx, or an answer of an undocumented content type."""
+    if response.status_code >= 500:
+        return f"{response.status_code} {response.text[:200]}"
+    return _refusal(case, response) or _content_type(case, response)
+
+
+def _content_type_and_query(case, response) -> str | None:
+    """An undocumented content type, a 5xx, or a conforming query refused."""
+    if response.status_code >= 500:
+        return f"{response.status_code} {response.text[:200]}"
+    return _content_type(case, response) or _refusal(case, response)
 
 
 def test_every_get_answers_only_documented_content_types_and_takes_its_documented_queries(contract):
