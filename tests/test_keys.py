@@ -71,6 +71,23 @@ def test_development_keys_are_generated_once_private_and_reused(monkeypatch, tmp
     assert from_env["GRIDS_VAPID_PRIVATE_KEY"] != pem
 
 
+def test_a_vapid_key_left_by_an_earlier_version_moves_to_var_keys(monkeypatch, tmp_path):
+    """Browsers subscribed with the key of var/vapid_private.pem keep receiving pushes."""
+    import config
+
+    for name in ("SECRET_KEY", "GRIDS_PHONE_KEY", "GRIDS_VAPID_PRIVATE_KEY", "GRIDS_ENV"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(config, "VAR_DIR", tmp_path)
+    monkeypatch.setenv("GRIDS_KEY_DIR", str(tmp_path / "keys"))
+    earlier = new_vapid_key()
+    (tmp_path / "vapid_private.pem").write_text(earlier)
+    loaded = load_config()
+    assert loaded["GRIDS_VAPID_KEY_FILE"] == str(tmp_path / "keys" / "vapid_private.pem")
+    assert (tmp_path / "keys" / "vapid_private.pem").read_text() == earlier
+    assert stat.S_IMODE(os.stat(tmp_path / "keys" / "vapid_private.pem").st_mode) == 0o600
+    assert not (tmp_path / "vapid_private.pem").exists()
+
+
 def test_the_app_signs_pushes_with_the_kept_vapid_key(app, monkeypatch, tmp_path):
     """The public key browsers subscribe with is the one of the key file (the same across restarts)."""
     from cryptography.hazmat.primitives import serialization
