@@ -25,14 +25,12 @@ import time
 import uuid
 
 import psycopg
-import pytest
 
 from tests.fakes import FakePushService, unb64url, verify_vapid
-from tests.test_field_app import READY, _api, _go, _launch, _require_browser, _screenshot, _sign_in, _token, _wait, \
-    _watch
+from tests.test_field_app import READY, _api, _go, _launch, _screenshot, _sign_in, _token, _wait, _watch, playwright
 from tests.test_worker_live import live_db, single_member_cell, start_worker, stop, wait_ready, worker_env, workers
 
-__all__ = ["worker_env"]  # the worker's environment (a fixture of test_worker_live)
+__all__ = ["playwright", "worker_env"]  # fixtures shared with test_field_app and test_worker_live
 
 PASSWORD = "notify-password-1"
 CITY = "610900000000"
@@ -55,15 +53,6 @@ FAKE_SUBSCRIPTION = """(() => {
   };
   PushManager.prototype.getSubscription = async function () { return current; };
 })();"""
-
-
-@pytest.fixture(scope="module")
-def playwright():
-    _require_browser()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as running:
-        yield running
 
 
 def _member(app, live_server) -> dict:
@@ -99,6 +88,20 @@ def _warn(live_server, member: dict) -> dict:
     assert status == 201, warning
     assert warning["assigned_member_id"] == member["member_id"]
     return warning
+
+
+def _signed_in(context, live_server, member: dict, push: bool = True) -> tuple[object, list[str]]:
+    """The app's page signed in as the member (notifications allowed, when ``push``), once its service worker
+    controls it; the page's errors."""
+    if push:
+        context.grant_permissions(["notifications"], origin=live_server.url)
+    page = context.pages[0]
+    errors: list[str] = []
+    _watch(page, errors)
+    page.goto("/m/")
+    _sign_in(page, member)
+    _wait(page, "document.body.dataset.offlineReady === 'true' && !!navigator.serviceWorker.controller")
+    return page, errors
 
 
 def _push_registration(context, page) -> tuple[object, str]:
@@ -137,11 +140,7 @@ def test_a_warning_routed_while_the_app_is_open_arrives_live_and_is_marked_read(
     context = _launch(playwright, live_server, tmp_path / "profile", member)
     try:
         wait_ready(member["database"], before)
-        page = context.pages[0]
-        errors: list[str] = []
-        _watch(page, errors)
-        page.goto("/m/")
-        _sign_in(page, member)
+        page, errors = _signed_in(context, live_server, member, push=False)
         _go(page, "#/warnings")
         _wait(page, "document.body.dataset.live === 'true'")  # the stream is open
         page.evaluate("window.sameDocument = true")  # gone if the page were reloaded
@@ -185,13 +184,7 @@ def test_a_push_message_is_shown_once_per_notification_and_kept_for_the_inbox(ap
     warning = _warn(live_server, member)  # the app fetches it when it signs in
     context = _launch(playwright, live_server, tmp_path / "profile", member)
     try:
-        context.grant_permissions(["notifications"], origin=live_server.url)
-        page = context.pages[0]
-        errors: list[str] = []
-        _watch(page, errors)
-        page.goto("/m/")
-        _sign_in(page, member)
-        _wait(page, "document.body.dataset.offlineReady === 'true' && !!navigator.serviceWorker.controller")
+        page, errors = _signed_in(context, live_server, member)
         cdp, registration = _push_registration(context, page)
         # The notification routing made for the member, as the worker's push carries it (the relay's payload
         # has the fields the list shows: id, kind, title, body, object, created_at, urgent).
@@ -235,14 +228,8 @@ def test_turning_on_notifications_subscribes_and_the_workers_push_is_shown(app, 
         context = _launch(playwright, live_server, tmp_path / "profile", member)
         process = None
         try:
-            context.grant_permissions(["notifications"], origin=live_server.url)
             context.add_init_script(FAKE_SUBSCRIPTION % json.dumps(phone.subscription()))
-            page = context.pages[0]
-            errors: list[str] = []
-            _watch(page, errors)
-            page.goto("/m/")
-            _sign_in(page, member)
-            _wait(page, "document.body.dataset.offlineReady === 'true' && !!navigator.serviceWorker.controller")
+            page, errors = _signed_in(context, live_server, member)
             _go(page, "#/warnings")
             assert page.get_attribute("#notifications-panel", "data-push") == "off"
             page.click("#notifications-enable")

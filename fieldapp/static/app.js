@@ -70,6 +70,7 @@ function loadStore() {
       script.onerror = () => reject(new Error(src));
       document.head.appendChild(script);
     }))).then(() => {
+      performance.mark('grids-store');
       store = self.FieldShared;
       app.store = store;
       app.db = store.open();
