@@ -138,11 +138,11 @@ export function has(key) {
   return key in WORDS[language];
 }
 
-const numberFormats = {}; // one per language: making one is slow, and a worklist formats hundreds
-
+/** A count or a rounded distance as both languages write it (1,234.5). By hand: making the first
+ *  Intl.NumberFormat costs a cold start ~0.1 s on a slow phone, more than the whole worklist's rows. */
 export function number(value) {
-  numberFormats[language] ||= new Intl.NumberFormat(language === 'en' ? 'en' : 'zh-CN');
-  return numberFormats[language].format(value);
+  const [whole, fraction] = String(value).split('.');
+  return whole.replace(/\B(?=(\d{3})+(?!\d))/g, ',') + (fraction ? '.' + fraction : '');
 }
 
 export function dateTime(iso) {

@@ -72,10 +72,10 @@ export function startPositionWatch(app, kept) {
   }, () => undefined, { enableHighAccuracy: true, maximumAge: 60_000, timeout: 30_000 });
 }
 
-function lastVisitText(household) {
-  if (!household.last_visit_at) return t('never_visited');
-  const days = Math.floor((Date.now() - new Date(household.last_visit_at).getTime()) / 86400000);
-  return days <= 0 ? t('visited_today') : t('visited_days_ago', { days });
+function lastVisitText(household, now = Date.now(), said = {}) {
+  if (!household.last_visit_at) return said.never ||= t('never_visited');
+  const days = Math.max(0, Math.floor((now - Date.parse(household.last_visit_at)) / 86400000));
+  return said[days] ||= days === 0 ? t('visited_today') : t('visited_days_ago', { days });
 }
 
 function distanceText(metres) {
@@ -125,22 +125,24 @@ export function drawWorklist(app, main, { households, cells, pending, warned }) 
   };
   const draw = () => {
     const text = search.value.trim();
+    const now = Date.now();
+    const said = {}; // "n days ago", worded once per n
     const fragment = document.createDocumentFragment();
     for (const row of rows) {
       const household = row.household;
       if (cellSelect.value && !String(household.grid_code).startsWith(cellSelect.value)) continue;
       if (text && !String(household.address || '').includes(text)) continue;
       const item = el('li', 'rank-' + row.rank);
-      item.dataset.id = String(household.id);
+      item.setAttribute('data-id', household.id); // attributes, not properties: an href property resolves a URL
       const link = el('a', 'row-link');
-      link.href = '#/household/' + household.id;
+      link.setAttribute('href', '#/household/' + household.id);
       const meta = el('span', 'row-meta');
       if (row.rank === 0) meta.appendChild(el('span', 'chip warn', labels.warn));
       for (const tag of household.tags || []) {
         meta.appendChild(el('span', 'chip', labels.tags[tag] || (labels.tags[tag] = t('tag_' + tag))));
       }
       if (household.local) meta.appendChild(el('span', 'chip', labels.local));
-      meta.appendChild(el('span', 'when', lastVisitText(household)));
+      meta.appendChild(el('span', 'when', lastVisitText(household, now, said)));
       if (row.metres !== null) meta.appendChild(el('span', 'far', distanceText(row.metres)));
       link.append(el('span', 'row-title', householdName(household)), meta);
       item.appendChild(link);
