@@ -39,11 +39,11 @@ async function heard(app, item) {
   const about = item.object || {};
   if (about.type === 'warning') {
     // The new (or reassigned, escalated) warning into the inbox, for offline use too.
-    await app.store.refresh().catch(() => undefined);
+    await app.store.refreshNow().catch(() => undefined);
     if (location.hash === `#/warning/${about.id}`) await app.store.markNotificationsRead(about);
     app.rerender();
   } else if (String(item.kind || '').startsWith('assignment_')) {
-    app.store.refresh().then(() => app.rerender()).catch(() => undefined);
+    app.store.refreshNow().then(() => app.rerender()).catch(() => undefined);
   }
 }
 

@@ -330,6 +330,12 @@
     announce('worklist');
   }
 
+  /** Fetch the worklist and warnings again under the sync's lock (a notification says something
+   *  changed): never at the same time as a sync, whose own refresh may come before the change. */
+  function refreshNow() {
+    return withLock(() => refresh());
+  }
+
   function withLock(work) {
     const locks = global.navigator && global.navigator.locks;
     return locks ? locks.request(SYNC_TAG, work) : work();
@@ -419,7 +425,7 @@
   }
 
   global.FieldShared = {
-    open, getMeta, setMeta, api, sync, refresh, reasons, pendingCount, forgetAll, announce,
+    open, getMeta, setMeta, api, sync, refresh, refreshNow, reasons, pendingCount, forgetAll, announce,
     keepNotification, markNotificationsRead, sendReadMarks,
     Offline, SignedOut, Retry, SYNC_TAG, FINAL, PENDING, BATCH,
   };

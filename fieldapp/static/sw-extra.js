@@ -36,7 +36,7 @@ self.addEventListener('push', (event) => {
     // Kept on the phone (the inbox marks it new) and, for a warning, the warning fetched now so the
     // inbox has it even if the phone goes offline before the member opens the app.
     data.id != null ? FieldShared.keepNotification(data).catch(() => undefined) : Promise.resolve(),
-    about.type === 'warning' ? FieldShared.refresh().catch(() => undefined) : Promise.resolve(),
+    about.type === 'warning' ? FieldShared.refreshNow().catch(() => undefined) : Promise.resolve(),
   ]));
 });
 

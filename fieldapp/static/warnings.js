@@ -113,7 +113,7 @@ function event(type, extra = {}) {
 export async function renderWarning(app, main, id) {
   let stored = await app.db.warnings.get(id);
   if (!stored && navigator.onLine) { // opened from a notification before the inbox was fetched
-    await app.store.refresh().catch(() => undefined);
+    await app.store.refreshNow().catch(() => undefined);
     stored = await app.db.warnings.get(id);
   }
   if (!stored) { replace(main, h('p', { class: 'error' }, t('not_found')), h('a', { href: '#/warnings' }, t('back'))); return; }
