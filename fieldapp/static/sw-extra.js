@@ -40,13 +40,13 @@ self.addEventListener('push', (event) => {
   ]));
 });
 
-// A tap on a notification opens what it is about in the app (the open window if there is one) and
-// marks it read.
-self.addEventListener('notificationclick', (event) => {
-  event.notification.close();
-  const { id, hash } = event.notification.data || {};
+/** What a tap on a notification does: open what it is about in the app (in the open window if
+ *  there is one, else a new one) and mark it read. Named, so the browser test, which cannot tap a
+ *  notification, can run it on a shown one. */
+function openNotification(notification) {
+  const { id, hash } = notification.data || {};
   const target = /^#\/[\w/%-]*$/.test(hash || '') ? hash : '#/warnings';
-  event.waitUntil(Promise.all([
+  return Promise.all([
     self.clients.matchAll({ type: 'window', includeUncontrolled: true }).then((windows) => {
       const open = windows.find((client) => new URL(client.url).pathname.startsWith('/m/'));
       if (!open) return self.clients.openWindow('/m/' + target);
@@ -54,5 +54,11 @@ self.addEventListener('notificationclick', (event) => {
       return open.focus();
     }),
     id != null ? FieldShared.markNotificationsRead({ ids: [id] }).catch(() => undefined) : Promise.resolve(),
-  ]));
+  ]);
+}
+self.openNotification = openNotification;
+
+self.addEventListener('notificationclick', (event) => {
+  event.notification.close();
+  event.waitUntil(openNotification(event.notification));
 });
