@@ -6,7 +6,7 @@
   village, so importing the same CSV twice updates rather than duplicates.
 
 Revision ID: 0018_zones_external_ids
-Revises: 0022_visit_reviews
+Revises: 0028_user_phones
 Create Date: 2026-11-29 22:40:00
 
 """
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0018_zones_external_ids'
-down_revision = '0022_visit_reviews'
+down_revision = '0028_user_phones'
 branch_labels = None
 depends_on = None
 
