@@ -188,15 +188,17 @@ def task_force_person_in(village: str) -> tuple[int, int]:
     return force, person
 
 
-# A tier-3 cell held by exactly one active member (routing sends its warnings to that member), with a
-# household: (grid code, member id, household id, village code).
+# A tier-3 cell held by exactly one active member (routing sends its warnings to that member), who lives in
+# the cell's village (so an account scoped to the village may be theirs; the optimiser also lends members to
+# other villages of their county), with a household: (grid code, member id, household id, village code).
 SINGLE_MEMBER_CELL = """
     select a.grid_code, min(a.member_id), min(h.id), min(h.village_code)
     from assignments a join members m on m.id = a.member_id and m.active
     join households h on h.grid_code = a.grid_code and h.removed_at is null
     where a.valid_to is null and right(a.grid_code, 3) <> '-00'
       and not exists (select from users u where u.member_id = a.member_id)
-    group by a.grid_code having count(distinct a.member_id) = 1
+    group by a.grid_code
+    having count(distinct a.member_id) = 1 and bool_and(m.village_code = left(a.grid_code, 12))
     order by a.grid_code limit 1
 """
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from core.fields import PhoneNumber, Text
+from core.fields import NotBlank, PhoneNumber, Text
 from core.geometry import LocatedPointField
 from core.openapi import any_given
 from grids.schemas import REGION_CODE
@@ -139,8 +139,7 @@ class TaskForcePersonSchema(Schema):
 class TaskForcePersonInSchema(Schema):
     """Someone to seat on a task force."""
 
-    name = Text(validate=validate.And(validate.Length(1, 50), validate.Regexp(r"\s*\S", error="Must not be blank.")),
-                metadata={"description": "default: the member's name"})
+    name = Text(validate=[validate.Length(1, 50), NotBlank()], metadata={"description": "default: the member's name"})
     role = fields.String(required=True, validate=validate.OneOf(TASK_FORCE_ROLES))
     member_id = fields.Integer(validate=validate.Range(1, 2**31 - 1), metadata={
         "description": "an embedded member of the force's region (told by text when they have no account)"})
