@@ -203,7 +203,8 @@ def test_production_refuses_to_start_without_secrets(monkeypatch):
     monkeypatch.delenv("GRIDS_TESTING", raising=False)
     monkeypatch.delenv("GRIDS_PHONE_KEY", raising=False)
     monkeypatch.delenv("GRIDS_VAPID_PRIVATE_KEY", raising=False)
-    with pytest.raises(RuntimeError, match="SECRET_KEY, GRIDS_PHONE_KEY, GRIDS_ADMIN_PASSWORD, GRIDS_VAPID_PRIVATE_KEY"):
+    every = "SECRET_KEY, GRIDS_PHONE_KEY, GRIDS_ADMIN_PASSWORD, GRIDS_VAPID_PRIVATE_KEY"
+    with pytest.raises(RuntimeError, match=every):
         load_config()  # every missing secret named at once
     monkeypatch.setenv("SECRET_KEY", "x" * 40)
     monkeypatch.setenv("GRIDS_PHONE_KEY", "p" * 40)
