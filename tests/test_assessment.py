@@ -110,12 +110,38 @@ def test_the_city_admin_adds_a_version_and_rankings_follow_it(client, two_months
     assert response.get_json()["version"] == 2
     assert client.get(f"{API}/assessment/scorecard").get_json()["version"] == 2
     assert sql("select count(*) from scorecards").scalar() == 2  # version 1 kept
-    body = ranking(client, f"region={TOWNSHIP}&by=village&period={PERIOD:%Y-%m}")
+    body = ranking(client, f"region={TOWNSHIP}&by=village&period={THIS_MONTH:%Y-%m}")
     assert body["scorecard_version"] == 2
     for row in body["rows"]:
         assert row["score"] == round(100 * row["components"]["coverage"]["value"], 2)
         assert set(row["components"]) == {"coverage"}
+    # A month that closed before version 2 keeps the version it was ranked on.
+    closed = ranking(client, f"region={TOWNSHIP}&by=village&period={PERIOD:%Y-%m}")
+    assert closed["scorecard_version"] == 1 and closed["previous_scorecard_version"] == 1
+    assert all(len(row["components"]) > 1 for row in closed["rows"])
     assert sql("select count(*) from audit_log where action = 'assessment.scorecard'").scalar() == 1
+
+
+def test_the_previous_rank_is_the_one_the_version_in_force_last_month_gave(client):
+    last_month = month_before(THIS_MONTH)
+    visit_month(last_month, {V1: 60, V2: 30, V3: 0})
+    published = rows_by_code(ranking(client, f"region={TOWNSHIP}&by=village&period={last_month:%Y-%m}"))
+    assert [published[v]["rank"] for v in (V1, V2, V3)] == [1, 2, 3]
+    # This month a version that prefers low coverage: it would turn last month's ranks upside down.
+    inverted = {"components": {"coverage": {"weight": 1, "best": 0, "worst": 1}}, "list_size": 3}
+    response = client.put(f"{API}/assessment/scorecard", json=inverted)
+    assert response.status_code == 200
+    body = ranking(client, f"region={TOWNSHIP}&by=village&period={THIS_MONTH:%Y-%m}")
+    assert body["scorecard_version"] == response.get_json()["version"] > 1
+    assert body["previous_scorecard_version"] == 1
+    rows = rows_by_code(body)
+    assert [rows[v]["previous_rank"] for v in (V1, V2, V3)] == [1, 2, 3]
+    for code in (V1, V2, V3):
+        assert rows[code]["previous_score"] == published[code]["score"]
+        assert set(rows[code]["components"]) == {"coverage"}
+    # Last month asked for itself still answers what it published.
+    again = ranking(client, f"region={TOWNSHIP}&by=village&period={last_month:%Y-%m}")
+    assert again["scorecard_version"] == 1 and rows_by_code(again) == published
 
 
 @pytest.mark.parametrize("role,scope", [("county_admin", COUNTY), ("township_supervisor", TOWNSHIP),

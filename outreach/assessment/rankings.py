@@ -18,7 +18,7 @@ from core.clock import LOCAL, today
 from core.errors import Forbidden, Invalid, NotFound
 from grids.hierarchy import PREFIX_LENGTH, REGION_LEVELS, code_prefix
 from outreach.assessment import queries
-from outreach.assessment.scorecard import current_scorecard, score
+from outreach.assessment.scorecard import score, scorecard_in_force
 from outreach.campaigns import queries as campaign_queries
 from outreach.coverage.services import rows_under
 from outreach.warnings import queries as warning_queries
@@ -132,11 +132,16 @@ def _scored(prefix: str, by: str, start: date, end: date, components: dict[str, 
 
 
 def rank_under(prefix: str, by: str, start: date, end: date) -> dict[str, Any]:
-    """Rows of every level-``by`` region under ``prefix`` for a month, with ranks now and the month before."""
-    scorecard = current_scorecard()
+    """Rows of every level-``by`` region under ``prefix`` for a month, with ranks now and the month before.
+
+    Each month is scored on the scorecard version in force for it, so the previous rank is
+    the one that month's ranking gave (and its bulletin published), whatever changed since.
+    """
+    scorecard = scorecard_in_force(end)
     rows = _scored(prefix, by, start, end, scorecard.components)
     previous_start, previous_end = previous_month(start)
-    before = {r["code"]: r for r in _scored(prefix, by, previous_start, previous_end, scorecard.components)}
+    previous_scorecard = scorecard_in_force(previous_end)
+    before = {r["code"]: r for r in _scored(prefix, by, previous_start, previous_end, previous_scorecard.components)}
     ranks, previous_ranks = _rank(rows, "score"), _rank(list(before.values()), "score")
     for row in rows:
         row["rank"] = ranks[row["code"]]
@@ -148,7 +153,8 @@ def rank_under(prefix: str, by: str, start: date, end: date) -> dict[str, Any]:
         del row["values"]
     rows.sort(key=lambda r: (r["parent_code"], r["rank"] is None, r["rank"] or 0, r["code"]))
     return {"period": start.strftime("%Y-%m"), "from": start, "to": end, "by": by,
-            "scorecard_version": scorecard.version, "list_size": scorecard.list_size, "rows": rows}
+            "scorecard_version": scorecard.version, "previous_scorecard_version": previous_scorecard.version,
+            "list_size": scorecard.list_size, "rows": rows}
 
 
 def rankings(user, region_code: str | None, by: str, period: str | None) -> dict[str, Any]:

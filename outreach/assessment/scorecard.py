@@ -1,12 +1,14 @@
 """The versioned scorecard: reading, adding a version, and scoring a region's component values."""
 from __future__ import annotations
 
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
+from core.clock import LOCAL
 from core.errors import Invalid, NotFound
 from core.extensions import db
 from grids.accounts import audit
@@ -21,8 +23,25 @@ def current_scorecard() -> Scorecard:
     return scorecard
 
 
+def scorecard_in_force(last_day: date) -> Scorecard:
+    """The version in force for a month: the latest one added before the month ended (local time).
+
+    A month is scored on the version its bulletin was (or would have been) published under,
+    so a later version never re-scores history; for the month under way that is the latest.
+    Months before the first version are scored on the first (the defaults, version 1).
+    """
+    closed = datetime.combine(last_day + timedelta(days=1), datetime.min.time(), LOCAL)
+    scorecard = db.session.scalar(select(Scorecard).where(Scorecard.created_at < closed)
+                                  .order_by(Scorecard.version.desc()).limit(1))
+    if scorecard is None:
+        scorecard = db.session.scalar(select(Scorecard).order_by(Scorecard.version).limit(1))
+    if scorecard is None:
+        raise NotFound(_l("No scorecard is defined."))
+    return scorecard
+
+
 def set_scorecard(data: dict[str, Any], actor: str | None) -> Scorecard:
-    """Add a scorecard version (rankings computed before keep the version they name)."""
+    """Add a scorecard version: it scores the month under way and the ones after (closed months keep theirs)."""
     components = data["components"]
     errors: dict[str, list[str]] = {}
     for name, spec in components.items():
