@@ -791,3 +791,21 @@ def test_bad_gzip_is_400_and_a_bomb_is_413(client, phone, app):
     assert len(bomb) < 100_000
     assert_error(client.post(SYNC, data=bomb, headers=headers), 413)
     assert counts() == before
+
+
+def test_another_members_visit_id_tells_nothing_of_that_visit(client, phone):
+    other_row = next(r for r in lone_chiefs() if r.village_code[:6] == phone.county and r.member_id != phone.member_id)
+    other = make_phone("w-other", other_row)
+    visit = item(phone, mocked=True)
+    [first] = sync(client, phone, [visit])
+    assert first["status"] == "created" and first["flags"] and first["household_id"] == phone.households[0]
+    before = counts()
+    # The same id from another member of the county, copied whole or with their own household: a conflict
+    # that names neither the household nor the flags of the visit stored under it, and changes nothing.
+    for copied in (visit, item(other, id=visit["id"])):
+        [result] = sync(client, other, [copied])
+        assert result == {"id": visit["id"], "status": "conflict", "flags": [], "errors": {}, "household_id": None}
+    assert counts() == before
+    # The member who stored it still gets the retry answer.
+    [again] = sync(client, phone, [visit])
+    assert again == first | {"status": "duplicate"}

@@ -272,7 +272,11 @@ def store_visits(items: list[Any], workers: list[tuple[int, str, str]], prefix: 
     return results
 
 
-def _retry_result(data: dict[str, Any], key: tuple[str, int, list[str]]) -> dict[str, Any]:
+def _retry_result(data: dict[str, Any], key: tuple[str, int, list[str], int | None]) -> dict[str, Any]:
+    if key[3] != data["member_id"]:
+        # Another member's visit id (copied, or a colliding phone): nothing of that visit is told,
+        # neither its household nor its flags, wherever it is.
+        return _result(data["id"], "conflict")
     if key[0] == data["hash"]:
         return _result(data["id"], "duplicate", key[2], household_id=key[1])
     return _result(data["id"], "conflict", household_id=key[1])
