@@ -433,6 +433,8 @@ ROLLUP_TABLES = {
     "household_visit_days": "household_id = :household",
     "household_coverage": "household_id = :household",
     "last_completed_counts": "village_code = :village and day = :day",
+    "household_visit_months": "household_id = :household",
+    "village_month_counts": "village_code = :village and month = date_trunc('month', cast(:day as date))::date",
 }
 
 
@@ -658,6 +660,17 @@ def assert_rollups_match_visits():
          f"max({day}) filter (where outcome = 'completed') as last_day from visits group by 1, 2) v "
          f"join households h on h.county_code = v.county_code and h.id = v.household_id "
          f"where v.last_day is not null group by 1, 2")
+    month = f"date_trunc('month', {day})::date"
+    same("select county_code, household_id, month, village_code, vulnerable from household_visit_months",
+         f"select distinct v.county_code, v.household_id, {month}, v.village_code, cardinality(h.tags) > 0 "
+         f"from visits v join households h on h.county_code = v.county_code and h.id = v.household_id "
+         f"where v.outcome = 'completed'")
+    same("select village_code, month, households, vulnerable, visits, flagged from village_month_counts "
+         "where visits <> 0 or households <> 0",
+         f"select v.village_code, {month}, count(distinct v.household_id) filter (where v.outcome = 'completed'), "
+         f"count(distinct v.household_id) filter (where v.outcome = 'completed' and cardinality(h.tags) > 0), "
+         f"count(*), count(*) filter (where cardinality(v.flags) > 0) "
+         f"from visits v join households h on h.county_code = v.county_code and h.id = v.household_id group by 1, 2")
 
 
 def test_rollups_follow_every_sync(client, phone):

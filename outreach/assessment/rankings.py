@@ -1,8 +1,9 @@
 """Rankings among siblings: every region of a level under a region, scored on the scorecard for a month.
 
-Figures come from the coverage rollups (households and vulnerable households visited,
-visits, flagged visits, app installs), the warnings and cases of the month and the
-campaigns held in it; nothing scans the visit history.  Who may see a ranking: anyone
+Figures come from the monthly coverage rollups (households and vulnerable households
+visited, visits, flagged visits: one row per village and month) and the cells' app
+installs, the warnings and cases of the month and the campaigns held in it; nothing
+scans the visit history.  Who may see a ranking: anyone
 at or above the ranked level, for the regions inside their scope and their own peers
 (the siblings of their scope region), which is what a bulletin publishes.
 """
@@ -20,7 +21,7 @@ from grids.hierarchy import PREFIX_LENGTH, REGION_LEVELS, code_prefix
 from outreach.assessment import queries
 from outreach.assessment.scorecard import score, scorecard_in_force
 from outreach.campaigns import queries as campaign_queries
-from outreach.coverage.services import rows_under
+from outreach.coverage.services import month_rows
 from outreach.warnings import queries as warning_queries
 
 DEPTH = {level: depth for depth, level in enumerate(REGION_LEVELS)}
@@ -73,7 +74,7 @@ def figures(prefix: str, by: str, start: date, end: date) -> dict[str, dict[str,
     """Per region of level ``by`` under ``prefix``: the month's counts and component values."""
     length = PREFIX_LENGTH[by]
     parent_length = PREFIX_LENGTH[REGION_LEVELS[DEPTH[by] - 1]]
-    coverage = rows_under(prefix, by, start, end, "code")
+    coverage = month_rows(prefix, by, start)
     warnings = {row[0]: row for row in warning_queries.summary(
         prefix, length, by, datetime.combine(start, datetime.min.time(), LOCAL),
         datetime.combine(end + timedelta(days=1), datetime.min.time(), LOCAL))}
