@@ -9,7 +9,18 @@ import pytest
 
 from core.clock import today
 from tests.helpers import assert_error, auth, make_user, sql
-from tests.test_certification import API, USERS, V, W, audit_entries, certified, ok, put_criteria, record_case, status_of
+from tests.test_certification import (
+    API,
+    USERS,
+    V,
+    W,
+    audit_entries,
+    certified,
+    ok,
+    put_criteria,
+    record_case,
+    status_of,
+)
 
 
 @pytest.fixture

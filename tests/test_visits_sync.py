@@ -435,6 +435,7 @@ ROLLUP_TABLES = {
     "last_completed_counts": "village_code = :village and day = :day",
     "household_visit_months": "household_id = :household",
     "village_month_counts": "village_code = :village and month = date_trunc('month', cast(:day as date))::date",
+    "village_app_counts": "village_code = :village",
 }
 
 
@@ -671,6 +672,8 @@ def assert_rollups_match_visits():
          f"count(distinct v.household_id) filter (where v.outcome = 'completed' and cardinality(h.tags) > 0), "
          f"count(*), count(*) filter (where cardinality(v.flags) > 0) "
          f"from visits v join households h on h.county_code = v.county_code and h.id = v.household_id group by 1, 2")
+    same("select village_code, app_installed from village_app_counts where app_installed <> 0",
+         "select village_code, sum(app_installed) from grid_coverage group by 1 having sum(app_installed) <> 0")
 
 
 def test_rollups_follow_every_sync(client, phone):

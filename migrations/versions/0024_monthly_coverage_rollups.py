@@ -1,6 +1,7 @@
 """Monthly coverage rollups: households with a completed visit per local month (one row per household
 and month), and per village and month the households visited (and how many vulnerable), visits and
-flagged visits, filled from the daily rollups, so rankings and bulletins read one row per village.
+flagged visits, filled from the daily rollups; and per village the households with the app installed
+(the cells' counts summed), so rankings and bulletins read one row per village.
 
 Revision ID: 0024_monthly_rollups
 Revises: 0023_refs_like_unknown
@@ -51,6 +52,16 @@ def upgrade():
         ) x
         group by 1, 2
     """)
+    op.create_table(
+        'village_app_counts',
+        sa.Column('village_code', sa.String(length=12), nullable=False),
+        sa.Column('app_installed', sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint('village_code', name=op.f('pk_village_app_counts')),
+    )
+    op.execute("""
+        insert into village_app_counts (village_code, app_installed)
+        select village_code, sum(app_installed) from grid_coverage group by 1
+    """)
     op.create_index('ix_village_month_counts_month', 'village_month_counts', ['month', 'village_code'],
                     postgresql_include=['households', 'vulnerable', 'visits', 'flagged'])
     op.execute("analyze household_visit_months")
@@ -58,5 +69,6 @@ def upgrade():
 
 
 def downgrade():
+    op.drop_table('village_app_counts')
     op.drop_table('village_month_counts')
     op.drop_table('household_visit_months')

@@ -1,6 +1,7 @@
 """The versioned scorecard: reading, adding a version, and scoring a region's component values."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -62,23 +63,31 @@ def set_scorecard(data: dict[str, Any], actor: str | None) -> Scorecard:
     return scorecard
 
 
-def score(values: dict[str, float | None], components: dict[str, Any]) -> tuple[float | None, dict[str, Any]]:
-    """The score (0-100) of one region's component values, and each component's part.
+def scorer(components: dict[str, Any]) -> Callable[..., tuple[float | None, dict[str, Any] | None]]:
+    """The scoring function of a scorecard's components: component values → (score 0-100, each part).
 
     A component scores ``(value - worst) / (best - worst)`` clamped to 0..1; components
-    without a value are left out and the remaining weights rescaled to 100.
+    without a value are left out and the remaining weights rescaled to 100.  The specs are
+    read once (a city ranking scores thousands of regions), and ``parts=False`` skips the
+    parts where only the score is wanted (the month before, for the previous rank).
     """
-    parts: dict[str, Any] = {}
-    weighted = total = 0.0
-    for name, spec in components.items():
-        value = values.get(name)
-        weight = float(spec["weight"])
-        if value is None:
-            parts[name] = {"value": None, "score": None, "weight": weight}
-            continue
-        share = (value - spec["worst"]) / (spec["best"] - spec["worst"])
-        share = min(1.0, max(0.0, share))
-        parts[name] = {"value": round(value, 4), "score": round(share, 4), "weight": weight}
-        weighted += weight * share
-        total += weight
-    return (round(100 * weighted / total, 2) if total else None), parts
+    specs = [(name, float(spec["weight"]), spec["worst"], spec["best"] - spec["worst"])
+             for name, spec in components.items()]
+
+    def score_of(values: dict[str, float | None], parts: bool = True) -> tuple[float | None, dict[str, Any] | None]:
+        detail: dict[str, Any] | None = {} if parts else None
+        weighted = total = 0.0
+        for name, weight, worst, span in specs:
+            value = values.get(name)
+            if value is None:
+                if parts:
+                    detail[name] = {"value": None, "score": None, "weight": weight}
+                continue
+            share = min(1.0, max(0.0, (value - worst) / span))
+            if parts:
+                detail[name] = {"value": round(value, 4), "score": round(share, 4), "weight": weight}
+            weighted += weight * share
+            total += weight
+        return (round(100 * weighted / total, 2) if total else None), detail
+
+    return score_of

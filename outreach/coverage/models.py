@@ -16,7 +16,9 @@ Read by coverage reports, never the visit history:
   visit (its insert is what tells a household new to the month, even under concurrent syncs);
 - ``village_month_counts``: per village and month, households with a completed visit
   in it (and how many vulnerable), visits and flagged visits, so a month's figures for
-  the whole city (rankings, bulletins) are one small row per village.
+  the whole city (rankings, bulletins) are one small row per village;
+- ``village_app_counts``: per village, households whose latest recorded answer is "app
+  installed" (the cells' ``app_installed`` summed, kept with them).
 """
 from __future__ import annotations
 
@@ -144,3 +146,12 @@ class VillageMonthCount(db.Model):
     vulnerable: Mapped[int] = mapped_column(Integer, default=0)
     visits: Mapped[int] = mapped_column(Integer, default=0)
     flagged: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class VillageAppCount(db.Model):
+    """Households of a village whose latest recorded answer is "app installed" (a state, not a period)."""
+
+    __tablename__ = "village_app_counts"
+
+    village_code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    app_installed: Mapped[int] = mapped_column(Integer, default=0)

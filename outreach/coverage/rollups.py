@@ -145,6 +145,15 @@ def add_staged_visits() -> None:
             ) d
             where g.grid_code = d.grid_code
             returning 1
+        ), village_apps as (
+            insert into village_app_counts (village_code, app_installed)
+            select left(c.grid_code, 12), sum(case when c.app_installed then 1 else -1 end)
+            from changed c join before o using (county_code, household_id)
+            where c.app_installed is distinct from o.app_installed
+            group by 1 order by 1
+            on conflict (village_code) do update
+            set app_installed = village_app_counts.app_installed + excluded.app_installed
+            returning 1
         ), moved as (
             select b.village_code, o.last_completed_on as old_day, c.last_completed_on as new_day, c.vulnerable
             from changed c
@@ -208,6 +217,10 @@ def forget_household(county_code: str, household_id: int) -> None:
         ), apps as (
             update grid_coverage g set app_installed = g.app_installed - 1
             from gone where g.grid_code = gone.grid_code and gone.app_installed
+            returning 1
+        ), village_apps as (
+            update village_app_counts c set app_installed = c.app_installed - 1
+            from gone where c.village_code = left(gone.grid_code, 12) and gone.app_installed
             returning 1
         ), months as (
             delete from household_visit_months where county_code = :county and household_id = :id
@@ -281,7 +294,8 @@ def remove_visit(county_code: str, visit_id: str, visited_at, household_id: int,
                     and d.day >= v.month and d.day < v.month + interval '1 month')
             returning m.village_code, m.month, m.vulnerable
         )
-        update village_month_counts c set households = c.households - 1, vulnerable = c.vulnerable - gone.vulnerable::int
+        update village_month_counts c
+        set households = c.households - 1, vulnerable = c.vulnerable - gone.vulnerable::int
         from gone where c.village_code = gone.village_code and c.month = gone.month
     """), params)
     db.session.execute(text("""
@@ -318,6 +332,14 @@ def remove_visit(county_code: str, visit_id: str, visited_at, household_id: int,
             set app_installed = g.app_installed + case when c.app_installed then 1 else -1 end
             from changed c, before b
             where g.grid_code = c.grid_code and c.app_installed is distinct from b.app_installed
+            returning 1
+        ), village_apps as (
+            insert into village_app_counts (village_code, app_installed)
+            select left(c.grid_code, 12), case when c.app_installed then 1 else -1 end
+            from changed c, before b
+            where c.app_installed is distinct from b.app_installed
+            on conflict (village_code) do update
+            set app_installed = village_app_counts.app_installed + excluded.app_installed
             returning 1
         ), moves as (
             select left(b.grid_code, 12) as village_code, b.last_completed_on as day, -1 as households,

@@ -97,23 +97,6 @@ def rows_under(prefix: str, by: str, start: date, end: date, sort: str = "covera
     return rows
 
 
-def month_rows(prefix: str, by: str, month: date) -> list[dict[str, Any]]:
-    """The coverage figures of every region at level ``by`` under ``prefix`` for one local month
-    (``month``: its first day), from the monthly rollups: what :func:`rows_under` gives for the
-    whole month (by code), without the cells' columns, in one small statement."""
-    rows = []
-    for code, name, households, vulnerable, visited, vulnerable_visited, visits, flagged, apps in \
-            queries.month_rows(prefix, by, month):
-        rows.append({
-            "code": code, "name": name, "households": households, "households_visited": int(visited),
-            "coverage": _ratio(int(visited), households), "vulnerable": vulnerable,
-            "vulnerable_visited": int(vulnerable_visited),
-            "vulnerable_coverage": _ratio(int(vulnerable_visited), vulnerable), "app_installed": int(apps),
-            "app_install_rate": _ratio(int(apps), households), "visits": int(visits), "flagged_visits": int(flagged),
-        })
-    return rows
-
-
 def timeseries(region_code: str, interval: str, start: date | None, end: date | None) -> dict[str, Any]:
     """Visits, households newly reached and cumulative coverage per day or week of a period."""
     region = territory.get_region(region_code)
