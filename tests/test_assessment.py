@@ -383,3 +383,44 @@ def test_targets_are_set_for_levels_below_and_inside_the_scope(client):
 def test_progress_outside_the_scope_is_404(client):
     headers = user("ts", "township_supervisor", TOWNSHIP)
     assert_error(client.get(f"{API}/targets/progress?region=610902000000", headers=headers), 404)
+
+
+def test_ranking_counts_follow_voided_visits_tag_changes_and_removed_households(client):
+    """The monthly rollups the ranking reads stay equal to the coverage report of the same month after
+    every writer: a visit voided, a household becoming vulnerable, one removed, a late visit synced."""
+    voided = chief_visits(households(V1, 3), at(PERIOD), gap=timedelta(minutes=10), app=True)
+    chief_visits(households(V2, 4), at(PERIOD), gap=timedelta(minutes=10), mocked=True)
+    chief_visits(households(V2, 2), at(EARLIER), gap=timedelta(minutes=10))
+    fields = ("households_visited", "vulnerable_visited", "visits", "flagged_visits", "app_installed")
+
+    def same_as_the_coverage_report() -> dict[date, dict[str, dict]]:
+        months = {}
+        for first in (PERIOD, EARLIER):
+            body = ranking(client, f"region={TOWNSHIP}&by=village&period={first:%Y-%m}")
+            last = month_before(first.replace(day=28) + timedelta(days=8)) - timedelta(days=1)
+            response = client.get(f"{API}/coverage?region={TOWNSHIP}&by=village&from={first}&to={last}")
+            assert response.status_code == 200, response.get_json()
+            report = {row["code"]: row for row in response.get_json()}
+            for row in body["rows"]:
+                assert {f: row["counts"][f] for f in fields} == {f: report[row["code"]][f] for f in fields}, first
+            months[first] = {code: row["counts"] for code, row in rows_by_code(body).items()}
+        return months
+
+    before = same_as_the_coverage_report()
+    assert before[PERIOD][V1]["households_visited"] == 3 and before[PERIOD][V2]["flagged_visits"] == 4
+    assert before[EARLIER][V2]["households_visited"] == 2
+    # A visit voided, a visited household tagged vulnerable, another removed.
+    response = client.post(f"{API}/visits/{voided[0]}/review", json={"decision": "voided", "reason": "not there"})
+    assert response.status_code == 200, response.get_json()
+    assert client.patch(f"{API}/households/{households(V2, 1)[0]}", json={"tags": ["elderly"]}).status_code == 200
+    assert client.delete(f"{API}/households/{households(V1, 3)[2]}").status_code in (200, 204)
+    after = same_as_the_coverage_report()
+    assert after[PERIOD][V1]["households_visited"] == 1 and after[PERIOD][V1]["visits"] == 2
+    assert after[PERIOD][V1]["app_installed"] == 1
+    for first in (PERIOD, EARLIER):
+        assert after[first][V2]["vulnerable_visited"] == before[first][V2]["vulnerable_visited"] + 1
+    # A late visit of the earlier month moves only that month.
+    chief_visits(households(V3, 1), at(EARLIER, day=20))
+    late = same_as_the_coverage_report()
+    assert late[EARLIER][V3]["households_visited"] == after[EARLIER][V3]["households_visited"] + 1
+    assert late[PERIOD] == after[PERIOD]
