@@ -119,7 +119,7 @@ restore: $(BIN)/.installed db
 	$(BIN)/python scripts/backup.py restore "$(FILE)"
 
 # Every benchmark (each prepares grids_bench itself), then one table of figure, target and verdict.
-bench: translations db
+bench: translations db fieldapp test-tools
 	$(BIN)/python bench/run_all.py $(BENCHES)
 
 bench-seed: translations db

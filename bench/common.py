@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import flask_migrate
@@ -13,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app import create_app  # noqa: E402
 from config import LOCAL_DATABASE_URL  # noqa: E402
+from core.extensions import lift_statement_timeout  # noqa: E402
 from grids.cli import run_seed  # noqa: E402
 from grids.queries import database_is_empty  # noqa: E402
 
@@ -44,7 +46,11 @@ def bench_app(database: str = "grids_bench", recreate: bool = True):
             connection.execute(f'create database "{database}"')
     with psycopg.connect(plain.render_as_string(hide_password=False), autocommit=True) as connection:
         connection.execute("create extension if not exists postgis")
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url.render_as_string(hide_password=False)})
+    # Tokens are minted before the accounts' set-up, which can outlast an access token's 15 minutes on a
+    # loaded machine (argon2 for every worker account): they live for the whole benchmark.
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url.render_as_string(hide_password=False),
+                      "JWT_ACCESS_TOKEN_EXPIRES": timedelta(hours=6)})
     with app.app_context():
+        lift_statement_timeout()  # seeding and baselines are batch work (the timeout guards web requests)
         flask_migrate.upgrade()
     return app

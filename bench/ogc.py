@@ -122,6 +122,7 @@ def main() -> None:
          "filter=" + quote(f"S_INTERSECTS(geometry, BBOX({bbox})) AND households >= 20"),
          lambda f: shape(f["geometry"]).intersects(square) and f["properties"]["households"] >= 20),
     ]
+    verdicts: list[str] = []
     table = Table("selection", "server p50 ms", "features", "baseline p50 ms", "ratio",
                   title="Server-side selection vs whole-layer download + client selection")
     for label, query, keep in cases:
@@ -136,6 +137,7 @@ def main() -> None:
         assert server_ids == base_ids, f"{label}: {len(server_ids)} ids from the server, {len(base_ids)} on the client"
         table.add_row(label, f"{server_ms:.1f}", f"{len(server_ids):,}", f"{base_ms:.1f}",
                       f"{server_ms / base_ms:.3f}×")
+        verdicts.append(verdict(label, server_ms, base_ms))
     # Paged: the same filter walked in pages of 1,000 (as QGIS pages a layer).
     paged = "filter=" + quote("households > 30")
     if client.get(ITEMS.format("grids-tier3") + f"?limit=1&{paged}").status_code == 200:
@@ -147,7 +149,18 @@ def main() -> None:
         assert server_ids == base_ids
         table.add_row("paged (1,000) households > 30", f"{server_ms:.1f}", f"{len(server_ids):,}",
                       f"{base_ms:.1f}", f"{server_ms / base_ms:.3f}×")
+        verdicts.append(verdict("paged (1,000) households > 30", server_ms, base_ms))
     console.print(table)
+    for line in verdicts:
+        console.print(line)
+
+
+def verdict(label: str, server_ms: float, base_ms: float) -> str:
+    """A selection's line for ``make bench``: the server must beat downloading the layer and selecting on
+    the client (the point of server-side filters)."""
+    passed = server_ms < base_ms
+    return (f"OGC {label}: server {server_ms:.0f} ms vs client-side selection {base_ms:.0f} ms "
+            f"({server_ms / base_ms:.3f}×), target < 1×: {'PASS' if passed else 'FAIL'}")
 
 
 def _walk_n(client, url: str, n: int) -> list[dict]:

@@ -16,7 +16,8 @@ from rich.console import Console
 from rich.table import Table
 
 BENCH = Path(__file__).resolve().parent
-ORDER = ["seed", "household_import", "assign", "sync", "warnings", "tiles", "coverage"]
+ORDER = ["seed", "household_import", "assign", "sync", "sync_envelope", "warnings", "notifications", "tiles",
+         "coverage", "ogc", "rankings", "field_app"]
 VERDICT = re.compile(r"\b(PASS|FAIL)\b")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from flask import current_app
 from flask_babel import Babel
 from flask_jwt_extended import JWTManager
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import MetaData, func
+from sqlalchemy import MetaData, event, func
 from sqlalchemy.dialects.postgresql import TIMESTAMP
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -48,3 +49,25 @@ babel = Babel()
 jwt = JWTManager()
 # Keys and limits come from the app config (RATELIMIT_*); login is limited per address.
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
+
+
+def lift_statement_timeout() -> None:
+    """Let this process's new connections run statements of any length.
+
+    The configured ``statement_timeout`` guards web requests; batch work from the command
+    line (seeding, benchmarks) legitimately runs long statements (a COPY of 850,000
+    households), which a loaded machine pushes past it.  Existing pooled connections are
+    dropped so every statement from here on uses the lifted limit.  Not in a testing app: the
+    tests' shared connections keep the configured limit (their own test checks it).
+    """
+    if current_app.testing:
+        return
+    engine = db.engine
+
+    @event.listens_for(engine, "connect")
+    def _no_statement_timeout(dbapi_connection, _record) -> None:
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("set statement_timeout = 0")
+        dbapi_connection.commit()  # else the pool's reset-on-return rollback would undo the SET
+
+    engine.dispose()

@@ -7,17 +7,20 @@ import sys
 
 import click
 from flask import current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from core.extensions import lift_statement_timeout
 from grids import queries, services
 from grids import seed as seeding
 from grids.accounts import services as accounts
 from grids.members.seed import member_count
 
-seed_cli = AppGroup("seed", help="Generate the synthetic reference data set.")
+# Seeding is batch work: its long statements run without the web's statement timeout.
+seed_cli = AppGroup("seed", help="Generate the synthetic reference data set.",
+                    callback=with_appcontext(lift_statement_timeout))
 grids_cli = AppGroup("grids", help="Grid cell tools.")
 
 

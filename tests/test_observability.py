@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
+from app import create_app
 from core.extensions import db
 from tests.helpers import auth, first_village, make_user
 
@@ -105,6 +106,18 @@ def test_statement_timeout_is_set_and_answers_503(app):
         response = handler(caught.value)
         assert response.status_code == 503
         assert "took too long" in response.get_json()["message"]
+
+
+def test_seeding_runs_without_the_web_statement_timeout(app):
+    """``flask seed ...`` is batch work: its connections have no statement timeout (a loaded machine pushed
+    the households' COPY past the web's 30 s); the web's connections keep theirs."""
+    seeding = create_app({"SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"]})
+    with seeding.app_context():  # as `flask seed` runs: its own app (the tests' app context is pushed)
+        result = seeding.test_cli_runner().invoke(args=["seed", "ankang", "--if-empty"])
+        assert result.exit_code == 0, result.output
+        with db.engine.connect() as connection:
+            assert connection.execute(text("show statement_timeout")).scalar() == "0"
+    assert db.session.execute(text("show statement_timeout")).scalar() == "30s"
 
 
 def test_oversized_body_is_413(client, app, monkeypatch):

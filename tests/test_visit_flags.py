@@ -12,7 +12,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from outreach.visits.services import LOCAL, haversine_m
+from outreach.visits.services import LOCAL
+from outreach.visits.sync import haversine_m
 from tests.helpers import auth, make_user, sql, to_crs
 
 API = "/api/v1"

@@ -4,21 +4,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    BigInteger,
-    Boolean,
-    CheckConstraint,
-    Float,
-    ForeignKey,
-    Identity,
-    Index,
-    Integer,
-    String,
-    func,
-    text,
-)
+from sqlalchemy import CheckConstraint, ForeignKey, Identity, Index, func, text
 from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.types import BigInteger, Boolean, Float, Integer, String
 
 from core.extensions import Created, db
 from core.scope import Scoped

@@ -1,7 +1,7 @@
 """Household selects, the set-based placement join, and rollup increments."""
 from __future__ import annotations
 
-from sqlalchemy import Select, select, text
+from sqlalchemy import Select, any_, literal, select, text
 from sqlalchemy.orm import defer, undefer
 
 from core.extensions import db
@@ -18,7 +18,7 @@ def households_select(prefix: str | None = None, grid_code: str | None = None, t
     if grid_code:
         statement = statement.where(Household.grid_code == grid_code)
     if tag:
-        statement = statement.where(Household.tags.any(tag))
+        statement = statement.where(literal(tag) == any_(Household.tags))
     return statement
 
 

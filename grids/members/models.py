@@ -2,16 +2,7 @@
 from __future__ import annotations
 
 from geoalchemy2 import Geometry
-from sqlalchemy import (
-    Boolean,
-    CheckConstraint,
-    ForeignKey,
-    Identity,
-    Index,
-    Integer,
-    LargeBinary,
-    String,
-)
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Identity, Index, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.extensions import Timestamped, db

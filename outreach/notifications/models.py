@@ -4,21 +4,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    BigInteger,
-    Boolean,
-    CheckConstraint,
-    Identity,
-    Index,
-    Integer,
-    SmallInteger,
-    String,
-    Text,
-    func,
-    text,
-)
+from sqlalchemy import CheckConstraint, Identity, Index, func, text
 from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.types import BigInteger, Boolean, Integer, SmallInteger, String, Text
 
 from core.extensions import db
 

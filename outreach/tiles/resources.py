@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import Response, request
 from flask.views import MethodView
+from flask_jwt_extended import current_user
 from flask_smorest import Blueprint
 
 from grids.accounts.roles import ADMINS, roles_allowed
@@ -21,7 +22,7 @@ class Tile(MethodView):
     @blp.alt_response(304, description="Not modified (If-None-Match)")
     def get(self, layer, z, x, y):
         """A tile of villages or cells (tier as a property), 30-day coverage; in scope (grid worker: own cells)."""
-        body, etag = services.tile(layer, z, x, y)
+        body, etag = services.tile(layer, z, x, y, current_user)
         response = Response(body, mimetype=MVT)
         response.set_etag(etag)
         response.headers["Cache-Control"] = "private, max-age=60"

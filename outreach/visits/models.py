@@ -14,22 +14,10 @@ import uuid
 from datetime import datetime
 
 from geoalchemy2 import Geometry
-from sqlalchemy import (
-    BigInteger,
-    Boolean,
-    CheckConstraint,
-    Float,
-    Identity,
-    Index,
-    Integer,
-    SmallInteger,
-    String,
-    Text,
-    Uuid,
-    func,
-)
+from sqlalchemy import CheckConstraint, Identity, Index, func
 from sqlalchemy.dialects.postgresql import ARRAY, TIMESTAMP
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.types import BigInteger, Boolean, Float, Integer, SmallInteger, String, Text, Uuid
 
 from core.extensions import db
 from core.scope import Scoped

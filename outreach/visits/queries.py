@@ -8,12 +8,13 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select, text
+from sqlalchemy import Select, any_, func, literal, select, text
 from sqlalchemy.orm import undefer
 
 from core.clock import LOCAL_DAY
 from core.extensions import db
 from outreach.visits.models import Visit
+from outreach.visits.sync import HeldCell, KnownHousehold, StoredKey, StoredVisit
 
 
 def ensure_partitions(months: list[date]) -> None:
@@ -22,8 +23,8 @@ def ensure_partitions(months: list[date]) -> None:
         db.session.execute(text("select ensure_visit_partition(:m)"), {"m": month})
 
 
-def existing_keys(counties: list[str], ids: list[str]) -> dict[str, tuple[str, int, list[str], int | None]]:
-    """Stored keys among (county, id) pairs: id → (content hash, household id, flags, member who stored it)."""
+def existing_keys(counties: list[str], ids: list[str]) -> dict[str, StoredKey]:
+    """Stored keys among (county, id) pairs, by id, with the member who stored each."""
     rows = db.session.execute(text("""
         select k.id::text, k.content_hash, k.household_id, k.flags,
                (select v.member_id from visits v
@@ -31,11 +32,11 @@ def existing_keys(counties: list[str], ids: list[str]) -> dict[str, tuple[str, i
         from unnest(cast(:counties as text[]), cast(:ids as uuid[])) as p(county, id)
         join visit_keys k on k.county_code = p.county and k.id = p.id
     """), {"counties": counties, "ids": ids})
-    return {row[0]: (row[1], row[2], list(row[3] or []), row[4]) for row in rows}
+    return {row[0]: StoredKey(row[1], row[2], list(row[3] or []), row[4]) for row in rows}
 
 
-def households_for_visits(ids: list[int]) -> dict[int, tuple[str, str, bool]]:
-    """Households not removed, wherever they are: id → (grid code, village code, vulnerable).
+def households_for_visits(ids: list[int]) -> dict[int, KnownHousehold]:
+    """Households not removed, wherever they are, by id.
 
     Unscoped: the caller decides access (the account's scope, or the member's cells).
     """
@@ -43,24 +44,26 @@ def households_for_visits(ids: list[int]) -> dict[int, tuple[str, str, bool]]:
         select id, grid_code, village_code, cardinality(tags) > 0 from households
         where id = any(:ids) and removed_at is null
     """), {"ids": ids})
-    return {row[0]: (row[1], row[2], row[3]) for row in rows}
+    return {row[0]: KnownHousehold(row[1], row[2], row[3]) for row in rows}
 
 
-def assignments_since(member_ids: list[int], since: datetime) -> list[tuple[int, str, datetime, datetime | None]]:
-    """(member, cell, valid from, valid to) of the members' assignments current or ended after ``since``."""
-    return db.session.execute(text("""
+def assignments_since(member_ids: list[int], since: datetime) -> list[HeldCell]:
+    """The members' assignments current or ended after ``since``."""
+    rows = db.session.execute(text("""
         select member_id, grid_code, valid_from, valid_to from assignments
         where member_id = any(:members) and (valid_to is null or valid_to > :since)
-    """), {"members": member_ids, "since": since}).all()
+    """), {"members": member_ids, "since": since})
+    return [HeldCell(*row) for row in rows]
 
 
-def members_visits_between(member_ids: list[int], start: datetime, end: datetime) -> list[tuple]:
-    """(member, visited_at, lon, lat, household id, local day) of stored visits of members in a window."""
-    return db.session.execute(text(f"""
+def members_visits_between(member_ids: list[int], start: datetime, end: datetime) -> list[StoredVisit]:
+    """Stored visits of these members in a window, by member and time."""
+    rows = db.session.execute(text(f"""
         select member_id, visited_at, ST_X(location), ST_Y(location), household_id, {LOCAL_DAY}
         from visits where member_id = any(:members) and visited_at between :start and :end
         order by member_id, visited_at
-    """), {"members": member_ids, "start": start, "end": end}).all()
+    """), {"members": member_ids, "start": start, "end": end})
+    return [StoredVisit(*row) for row in rows]
 
 
 def insert_new_households(rows: list[dict[str, Any]]) -> tuple[dict[str, int], list[tuple[str, bool]]]:
@@ -219,7 +222,7 @@ def visits_select(prefix: str | None, grid_code: str | None, member_id: int | No
     if end is not None:
         statement = statement.where(Visit.visited_at < end)
     if flag:
-        statement = statement.where(Visit.flags.any(flag))
+        statement = statement.where(literal(flag) == any_(Visit.flags))
     if flagged is not None:
         has_flags = func.cardinality(Visit.flags) > 0
         statement = statement.where(has_flags if flagged else ~has_flags)

@@ -17,9 +17,10 @@ from datetime import UTC, datetime, time, timedelta
 import numpy as np
 from sqlalchemy import text
 
+from core.clock import LOCAL
 from core.coords import wgs84_to_bd09, wgs84_to_gcj02
 from core.extensions import db
-from outreach.visits.services import LOCAL, store_visits
+from outreach.visits.services import store_visits
 
 OUTCOME_P = {"completed": 0.82, "nobody_home": 0.14, "refused": 0.04}
 TOPIC_CHOICES = ["investment", "order_brushing", "impersonating_police", "impersonating_customer_service",

@@ -155,12 +155,6 @@ def field_errors(error: ValidationError) -> dict[str, Any]:
     return errors
 
 
-def parse_visit(raw: dict[str, Any]) -> dict[str, Any]:
-    """A validated visit as a plain dict; raises pydantic's ValidationError."""
-    visit = VisitIn.model_validate(raw)
-    data = dict(visit.__dict__)
-    data["location"] = dict(visit.location.__dict__)
-    if visit.new_household is not None:
-        data["new_household"] = dict(visit.new_household.__dict__)
-    return data
-
+def parse_visit(raw: dict[str, Any]) -> VisitIn:
+    """A validated visit; raises pydantic's ValidationError."""
+    return VisitIn.model_validate(raw)

@@ -13,24 +13,10 @@ from decimal import Decimal
 from typing import Any
 
 from geoalchemy2 import Geometry
-from sqlalchemy import (
-    BigInteger,
-    Boolean,
-    CheckConstraint,
-    Identity,
-    Index,
-    Integer,
-    LargeBinary,
-    Numeric,
-    SmallInteger,
-    String,
-    Text,
-    Uuid,
-    func,
-    text,
-)
+from sqlalchemy import CheckConstraint, Identity, Index, func, text
 from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.types import BigInteger, Boolean, Integer, LargeBinary, Numeric, SmallInteger, String, Text, Uuid
 
 from core.extensions import Created, db
 from core.scope import Scoped
