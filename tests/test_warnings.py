@@ -560,12 +560,16 @@ def test_an_outcome_retry_is_200(client, police, field):
     assert detail(client, warning["id"])["amount_yuan"] == 300.0
 
 
-def test_the_same_event_id_on_another_warning_is_409(client, police, field):
+def test_an_event_id_is_a_key_per_warning(client, police, field):
+    """The same id on another warning is that warning's own event (ids are keys of retries per warning,
+    so one recorded on a warning the caller cannot see answers like a new one)."""
     one, two = new_warning(client, police, field), new_warning(client, police, field)
     event_id, at = str(uuid.uuid4()), datetime.now(UTC)
-    post_event(client, field.headers, one["id"], "acknowledged", event_id=event_id, at=at)
-    post_event(client, field.headers, two["id"], "acknowledged", 409, event_id=event_id, at=at)
-    assert detail(client, two["id"])["status"] == "open"
+    first = post_event(client, field.headers, one["id"], "acknowledged", event_id=event_id, at=at)
+    second = post_event(client, field.headers, two["id"], "acknowledged", 201, event_id=event_id, at=at)
+    assert first == second
+    assert detail(client, one["id"])["status"] == detail(client, two["id"])["status"] == "acknowledged"
+    assert sql("select count(*) from warning_events where id = :e", e=event_id).scalar() == 2
 
 
 # --- the meeting is a visit ---
