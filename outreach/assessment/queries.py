@@ -1,4 +1,4 @@
-"""SQL of the assessment: per-group figures of a month that the coverage rollups do not hold,
+"""SQL of the assessment: per-group figures of months that the coverage rollups do not hold,
 responsible members of cells, and regions read regardless of scope (peers in a ranking)."""
 from __future__ import annotations
 
@@ -14,16 +14,6 @@ from grids.models import Region
 def region_unscoped(code: str) -> Region | None:
     """A region by code, whatever the caller's scope (visibility is decided by the caller)."""
     return db.session.scalar(select(Region).where(Region.code == code).execution_options(**UNSCOPED))
-
-
-def cases_by_group(prefix: str, length: int, start: date, end: date) -> dict[str, int]:
-    """Cases (not voided) per group that occurred on local days [start, end]."""
-    rows = db.session.execute(text("""
-        select left(village_code, :length), count(*) from cases
-        where village_code like :like and occurred_on between :start and :end and voided_at is null
-        group by 1
-    """), {"like": prefix + "%", "length": length, "start": start, "end": end}).all()
-    return {key: int(n) for key, n in rows}
 
 
 def month_figures(prefix: str, length: int, months: list[date]) -> dict[tuple[str, date], tuple]:

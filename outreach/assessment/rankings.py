@@ -1,7 +1,7 @@
 """Rankings among siblings: every region of a level under a region, scored on the scorecard for a month.
 
 Figures come from the monthly coverage rollups (households and vulnerable households
-visited, visits, flagged visits: one row per village and month) and the cells' app
+visited, visits, flagged visits: one row per village and month) and the villages' app
 installs, the warnings and cases of the month and the campaigns held in it; nothing
 scans the visit history.  The month and the one before (for the previous rank) are read
 together: two statements whatever the number of regions.  Who may see a ranking: anyone
