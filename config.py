@@ -8,7 +8,17 @@ import json
 import os
 from typing import Any
 
-from core.keys import METRICS_TOKEN_FILE, PHONE_KEYS_FILE, ROOT, SECRET_KEY_FILE, development_key_file
+from core.keys import (
+    METRICS_TOKEN_FILE,
+    PHONE_KEYS_FILE,
+    ROOT,
+    SECRET_KEY_FILE,
+    VAPID_KEY_FILE,
+    development_key_file,
+    key_dir,
+    new_vapid_key,
+    vapid_key_problem,
+)
 
 VAR_DIR = ROOT / "var"
 
@@ -130,7 +140,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "GRIDS_PUSH_TIMEOUT_SECONDS": float(env.get("GRIDS_PUSH_TIMEOUT_SECONDS", "10")),
         "GRIDS_PUSH_ALLOW_HTTP": _bool(env.get("GRIDS_PUSH_ALLOW_HTTP")),
         "GRIDS_VAPID_PRIVATE_KEY": env.get("GRIDS_VAPID_PRIVATE_KEY"),
-        "GRIDS_VAPID_KEY_FILE": env.get("GRIDS_VAPID_KEY_FILE", str(VAR_DIR / "vapid_private.pem")),
+        # development: var/keys/vapid_private.pem, generated on first start (see below)
+        "GRIDS_VAPID_KEY_FILE": None,
         "GRIDS_VAPID_SUBJECT": env.get("GRIDS_VAPID_SUBJECT", "mailto:grids-operations@example.invalid"),
         "GRIDS_SMS_PROVIDER": env.get("GRIDS_SMS_PROVIDER", "fake"),
         "GRIDS_SMS_FAKE_FILE": env.get("GRIDS_SMS_FAKE_FILE", str(VAR_DIR / "sms-fake.jsonl")),
@@ -158,12 +169,15 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
 
         config["RATELIMIT_STORAGE_URI"] = storage_uri(config["SQLALCHEMY_DATABASE_URI"])
     if config["GRIDS_ENV"] != "development" and not config["TESTING"]:
-        missing = [name for name in ("SECRET_KEY", "GRIDS_PHONE_KEY", "GRIDS_ADMIN_PASSWORD")
+        missing = [name for name in ("SECRET_KEY", "GRIDS_PHONE_KEY", "GRIDS_ADMIN_PASSWORD", "GRIDS_VAPID_PRIVATE_KEY")
                    if not config.get(name)]
         if missing:
             raise RuntimeError(f"{', '.join(missing)} must be set when GRIDS_ENV={config['GRIDS_ENV']}")
         if len(config["SECRET_KEY"]) < MIN_SECRET_LENGTH:
             raise RuntimeError(f"SECRET_KEY must be at least {MIN_SECRET_LENGTH} characters")
+        problem = vapid_key_problem(config["GRIDS_VAPID_PRIVATE_KEY"])
+        if problem:
+            raise RuntimeError(f"GRIDS_VAPID_PRIVATE_KEY is {problem}")
         return config
     # Development and tests: keys generated once under var/keys (mode 600) and reused.
     if not config["SECRET_KEY"]:
@@ -172,4 +186,21 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         config["GRIDS_METRICS_TOKEN"] = development_key_file(METRICS_TOKEN_FILE).read_text().strip()
     if not config["GRIDS_PHONE_KEY"] and not config["GRIDS_PHONE_KEY_FILE"]:
         config["GRIDS_PHONE_KEY_FILE"] = str(development_key_file(PHONE_KEYS_FILE))
+    if not config["GRIDS_VAPID_PRIVATE_KEY"] and not config["GRIDS_VAPID_KEY_FILE"]:
+        _adopt_previous_vapid_key()
+        config["GRIDS_VAPID_KEY_FILE"] = str(development_key_file(VAPID_KEY_FILE, new_vapid_key))
     return config
+
+
+def _adopt_previous_vapid_key() -> None:
+    """A development key kept where earlier versions kept it (``var/vapid_private.pem``) moves to var/keys, so
+    the browsers subscribed with it keep receiving pushes."""
+    previous, current = VAR_DIR / VAPID_KEY_FILE, key_dir() / VAPID_KEY_FILE
+    if current.parent == VAR_DIR / "keys" and previous.exists() and not current.exists():
+        current.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        previous.chmod(0o600)
+        try:
+            os.link(previous, current)
+        except FileExistsError:
+            return
+        previous.unlink(missing_ok=True)

@@ -121,10 +121,11 @@ class GridsApi(Api):
     ERROR_SCHEMA = GridsErrorSchema
 
     def __init__(self, app=None, *, spec_kwargs=None, **kwargs):
-        super().__init__(app, spec_kwargs=spec_kwargs, **kwargs)
         from core import openapi  # (core.openapi imports geometry helpers that import this module's peers)
 
-        openapi.register(self)
+        spec_kwargs = {"marshmallow_plugin": openapi.GridsMarshmallowPlugin(), **(spec_kwargs or {})}
+        super().__init__(app, spec_kwargs=spec_kwargs, **kwargs)
+        openapi.register(self, app.config.get("GRIDS_CITY_BBOX") if app is not None else None)
 
     def handle_http_exception(self, error: HTTPException):
         status = error.code or 500

@@ -1,9 +1,10 @@
 """Marshmallow fields shared by the domain schemas."""
 from __future__ import annotations
 
-from marshmallow import ValidationError, fields
+from marshmallow import ValidationError, fields, validate
 
 from core.input import text_problem
+from core.personal_data import PHONE, normalise_phone
 
 
 def has_control_characters(value: str) -> bool:
@@ -32,3 +33,29 @@ class Text(fields.String):
         if has_control_characters(text):
             raise ValidationError("Must not contain control characters.")
         return text
+
+
+class NotBlank(validate.Validator):
+    """Text with at least one character that is not white space (documented as a pattern)."""
+
+    error = "Must not be blank."
+
+    def __call__(self, value: str) -> str:
+        if not value.strip():
+            raise ValidationError(self.error)
+        return value
+
+
+class PhoneNumber(validate.Validator):
+    """A phone number: 7 to 15 digits, an optional leading ``+`` (``+86`` is dropped for mainland numbers);
+    spaces, dashes and brackets are ignored."""
+
+    error = "Not a phone number."
+    # What the document promises (the number written without separators): the same rule as
+    # core.personal_data.PHONE after normalise_phone, spelled out for "+86" and other country codes.
+    PATTERN = r"^(?:[0-9]{7,15}|\+86[0-9]{7,15}|\+[0-79][0-9]{6,14}|\+8[0-57-9][0-9]{5,13})$"
+
+    def __call__(self, value: str) -> str:
+        if not PHONE.match(normalise_phone(value)):
+            raise ValidationError(self.error)
+        return value

@@ -23,9 +23,14 @@ MAX_DEPTH = 32  # the deepest real body (GeoJSON multipolygons) is 6
 # Batches whose items are accepted or rejected one by one: their text is checked per item by the
 # domain validation (the same rule, core.fields.has_control_characters), not for the whole batch.
 ITEMWISE_ENDPOINTS = {"visits.VisitSync"}
-FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"  # C0 (not tab, LF, CR), DEL, C1
-                       "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"  # bidi marks, overrides, isolates
-                       "\u200b-\u200d\u2060\ufeff\u180e]")  # zero-width characters
+# Code point ranges (inclusive) text may not hold; the published OpenAPI document forbids the same
+# (core.openapi builds its string pattern from them).
+FORBIDDEN_RANGES = (
+    (0x00, 0x08), (0x0B, 0x0C), (0x0E, 0x1F), (0x7F, 0x9F),  # C0 (not tab, LF, CR), DEL, C1
+    (0x061C, 0x061C), (0x200E, 0x200F), (0x202A, 0x202E), (0x2066, 0x2069),  # bidi marks, overrides, isolates
+    (0x200B, 0x200D), (0x2060, 0x2060), (0xFEFF, 0xFEFF), (0x180E, 0x180E),  # zero-width characters
+)
+FORBIDDEN = re.compile("[" + "".join(f"{chr(low)}-{chr(high)}" for low, high in FORBIDDEN_RANGES) + "]")
 SURROGATE = re.compile("[\ud800-\udfff]")
 
 

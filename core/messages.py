@@ -39,7 +39,7 @@ MESSAGES = (
     N_("Length must be between %(min)s and %(max)s."), N_("Length must be %(equal)s."),
     # the project's field rules
     N_("Must not contain control characters."), N_("Must be a grid code."),
-    N_("Must be a 12-digit region code."), N_("Not a phone number."),
+    N_("Must be a 12-digit region code."), N_("Not a phone number."), N_("Must not be blank."),
     N_("A point must be an object."), N_("Geometry type must be Point."),
     N_("Point coordinates must be [lon, lat]."), N_("lon and lat must be numbers."),
     N_("Coordinates out of range (lon -180..180, lat -90..90)."), N_("The point is outside the city."),

@@ -22,7 +22,7 @@ from core.keys import new_key, read_keys, write_private
 from core.personal_data import phone_cipher, phone_hash, phone_keys
 
 # Tables holding encrypted phones, and whether they keep a keyed hash beside them.
-PHONE_TABLES = {"members": True, "warnings": False}
+PHONE_TABLES = {"members": True, "warnings": False, "users": True}
 BATCH = 2000
 
 

@@ -6,6 +6,7 @@ import re
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
 from core.coords import CRS_CHOICES
+from core.openapi import NOT_BLANK_PATTERN, TEXT_PATTERN, geometry
 from grids.hierarchy import REGION_LEVELS
 
 REGION_CODE = re.compile(r"^[0-9]{12}$")
@@ -53,6 +54,13 @@ def parse_bbox(value: str) -> tuple[float, float, float, float]:
     return min_lon, min_lat, max_lon, max_lat
 
 
+# Four decimal numbers, longitudes within ±180 and latitudes within ±90 (that a minimum does not exceed its
+# maximum is said in words: a pattern cannot compare two numbers).
+_LON = r"-?(?:180(?:\.0+)?|(?:1[0-7][0-9]|[0-9]{1,2})(?:\.[0-9]+)?)"
+_LAT = r"-?(?:90(?:\.0+)?|[0-8]?[0-9](?:\.[0-9]+)?)"
+BBOX_PATTERN = f"^{_LON},{_LAT},{_LON},{_LAT}$"
+
+
 class BBoxField(fields.Field):
     """A bounding box given as ``minlon,minlat,maxlon,maxlat``."""
 
@@ -67,7 +75,8 @@ class GridQueryArgs(FormatArgs):
 
     region = fields.String(validate=validate.Regexp(REGION_CODE, error="Must be a 12-digit region code."))
     tier = fields.Integer(validate=validate.Range(1, 3))
-    bbox = BBoxField(metadata={"description": "minlon,minlat,maxlon,maxlat (WGS84)", "type": "string"})
+    bbox = BBoxField(metadata={"description": "minlon,minlat,maxlon,maxlat (WGS84; minimum ≤ maximum)",
+                               "type": "string", "pattern": BBOX_PATTERN})
 
 
 class MemberSummarySchema(Schema):
@@ -113,11 +122,31 @@ class ImportArgs(Schema):
     partial = fields.Boolean(load_default=False)
 
 
+# A cell as the import reads it (each feature is checked on its own and rejected alone, so the body's
+# schema takes any object; the document describes the feature that is accepted).
+GRID_FEATURE = {
+    "type": "object", "required": ["type", "properties", "geometry"], "additionalProperties": False,
+    "properties": {
+        "type": {"type": "string", "enum": ["Feature"]},
+        "id": {"oneOf": [{"type": "string", "pattern": TEXT_PATTERN}, {"type": "integer"}]},
+        "properties": {
+            "type": "object", "required": ["code", "tier", "name"], "additionalProperties": False,
+            "properties": {
+                "code": {"type": "string", "pattern": GRID_CODE.pattern,
+                         "description": "village code-NN-NN: -00-00 tier 1, -NN-00 tier 2, -NN-NN tier 3"},
+                "tier": {"type": "integer", "enum": [1, 2, 3]},
+                "name": {"type": "string", "minLength": 1, "maxLength": 100, "pattern": NOT_BLANK_PATTERN},
+            }},
+        "geometry": geometry(("Polygon", "MultiPolygon"), closed=True),
+    },
+}
+
+
 class FeatureCollectionSchema(Schema):
     """A GeoJSON FeatureCollection of grid cells (properties: code, tier, name)."""
 
     type = fields.String(required=True, validate=validate.Equal("FeatureCollection"))
-    features = fields.List(fields.Dict(), required=True)
+    features = fields.List(fields.Dict(metadata=GRID_FEATURE), required=True, metadata={"maxItems": 50_000})
 
     @validates("features")
     def _not_too_many(self, value, **kwargs):

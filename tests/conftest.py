@@ -73,14 +73,16 @@ def app():
         ensure_admin(ADMIN_PASSWORD, application.config["GRIDS_CITY_CODE"])
         db.session.remove()
         db.engine.dispose()  # a template copy needs the source database idle
-    # A copy of the seeded database for tests that need a real server (live_server).
-    _recreate_database(_live_database_url(url), template=make_url(url).database)
+    # Copies of the seeded database for tests that need a real server: live_server, and
+    # writable_server, which generated clients may change at will.
+    for suffix in ("live", "writable"):
+        _recreate_database(_live_database_url(url, suffix), template=make_url(url).database)
     return application
 
 
-def _live_database_url(url: str) -> str:
+def _live_database_url(url: str, suffix: str = "live") -> str:
     parsed = make_url(url)
-    return parsed.set(database=f"{parsed.database}_live").render_as_string(hide_password=False)
+    return parsed.set(database=f"{parsed.database}_{suffix}").render_as_string(hide_password=False)
 
 
 def _free_port() -> int:
@@ -89,18 +91,12 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def live_server(app, tmp_path_factory):
-    """gunicorn serving the app on 127.0.0.1 against a copy of the seeded test database,
-    with 30 days of generated visits.
-
-    For clients that must speak real HTTP (a browser, GDAL).  The per-test rollback does
-    not reach it: what it writes stays in its own copy, never in the test database.
-    """
-    url = _live_database_url(app.config["SQLALCHEMY_DATABASE_URI"])
+def _serve(app, url: str, log: Path, visits_days: int = 0, **settings: str):
+    """gunicorn serving the app on a free local port against the database at ``url`` (after ``visits_days``
+    days of generated visits; ``settings`` added to its environment): a fixture body yielding the server's
+    description, then stopping it."""
     port = _free_port()
     root = Path(__file__).resolve().parent.parent
-    log = tmp_path_factory.mktemp("live_server") / "gunicorn.log"
     # The default sign-in limits (only failures count), held across the workers by the database.
     env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": app.config["SECRET_KEY"], "GRIDS_LOG_FORMAT": "text"}
     for name in ("GRIDS_LOGIN_RATE_LIMIT", "GRIDS_LOGIN_ADDRESS_RATE_LIMIT", "GRIDS_RATELIMIT_STORAGE"):
@@ -111,9 +107,12 @@ def live_server(app, tmp_path_factory):
     env["GRIDS_PUSH_ALLOW_HTTP"] = "1"
     if app.config.get("GRIDS_PHONE_KEY"):
         env["GRIDS_PHONE_KEY"] = app.config["GRIDS_PHONE_KEY"]
-    # A month of visits through the sync service, so maps, lists and flags have something to show.
-    subprocess.run([sys.executable, "-m", "flask", "seed", "visits", "--days", "30"], cwd=root, check=True,
-                   env={**env, "FLASK_APP": "app:create_app"}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env.update(settings)
+    if visits_days:
+        # Visits through the sync service, so maps, lists and flags have something to show.
+        subprocess.run([sys.executable, "-m", "flask", "seed", "visits", "--days", str(visits_days)], cwd=root,
+                       check=True, env={**env, "FLASK_APP": "app:create_app"}, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
     with open(log, "wb") as output:
         process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--workers", "2", "--threads", "4", "--bind", f"127.0.0.1:{port}",
@@ -138,6 +137,29 @@ def live_server(app, tmp_path_factory):
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@pytest.fixture(scope="session")
+def live_server(app, tmp_path_factory):
+    """gunicorn serving the app on 127.0.0.1 against a copy of the seeded test database,
+    with 30 days of generated visits.
+
+    For clients that must speak real HTTP (a browser, GDAL).  The per-test rollback does
+    not reach it: what it writes stays in its own copy, never in the test database.
+    """
+    url = _live_database_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    yield from _serve(app, url, tmp_path_factory.mktemp("live_server") / "gunicorn.log", visits_days=30)
+
+
+@pytest.fixture(scope="session")
+def writable_server(app, tmp_path_factory):
+    """Like ``live_server``, on a copy of its own with no generated visits: for clients that write at
+    random (generated requests may deactivate members, change the scorecard...), which must not disturb
+    the tests sharing ``live_server``."""
+    url = _live_database_url(app.config["SQLALCHEMY_DATABASE_URI"], "writable")
+    # (a notification stream read by a generated client ends after a second)
+    yield from _serve(app, url, tmp_path_factory.mktemp("writable_server") / "gunicorn.log",
+                      GRIDS_SSE_MAX_SECONDS="1", GRIDS_SSE_HEARTBEAT_SECONDS="0.5")
 
 
 @pytest.fixture(autouse=True)

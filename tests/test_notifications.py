@@ -162,6 +162,61 @@ def test_escalation_goes_to_the_task_force_of_the_new_level_once(app, client, po
     assert item["kind"] == "warning_escalated" and "县区" in item["title"]
 
 
+def test_task_force_supervisors_with_a_phone_are_texted_of_an_escalation(app, client, police, member, channels):
+    township = member["village"][:9] + "000"
+    make_user("tf_texted", "township_supervisor", township)
+    make_user("tf_untexted", "township_supervisor", township)
+    response = client.patch("/api/v1/users/tf_texted", json={"phone": "139 0000 4321"})
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["phone"] == "*******4321"
+    entry = sql("select details from audit_log where action = 'user.update' and object_id = 'tf_texted'").scalar()
+    assert entry == {"phone": "*******4321"}  # the audit log keeps the masked number only
+    warning = post_warning(client, police, member["household"], level="high")
+    deliver_all(app)
+    texts_before = len(sms_sent(app.config["GRIDS_SMS_FAKE_FILE"]))
+
+    warning_services.escalate(datetime.fromisoformat(warning["deadline"]) + timedelta(seconds=1))
+    channels_of = dict(sql("""select u.username, array_agg(d.channel order by d.channel)
+                              from notifications n join users u on u.id = n.user_id
+                              join notification_deliveries d on d.notification_id = n.id
+                              where n.object_id = :w and n.kind = 'warning_escalated' group by u.username""",
+                           w=str(warning["id"])).all())
+    assert channels_of == {"tf_texted": ["in_app", "sms"], "tf_untexted": ["in_app"]}
+    deliver_all(app)
+    [text] = sms_sent(app.config["GRIDS_SMS_FAKE_FILE"])[texts_before:]
+    assert text["to"] == "*******4321"
+    assert text["text"].startswith("【反诈网格】") and "乡镇专班" in text["text"] and str(warning["id"]) in text["text"]
+    # Cleared, no more texts.
+    assert client.patch("/api/v1/users/tf_texted", json={"phone": None}).get_json()["phone"] is None
+
+
+def test_a_member_with_two_accounts_gets_one_text_per_warning(app, client, police, member, channels):
+    make_user("gw_notify_second", "grid_worker", member["village"], member["id"])
+    warning = post_warning(client, police, member["household"])
+    deliveries = sql("""select d.channel from notifications n join notification_deliveries d
+                        on d.notification_id = n.id where n.object_id = :w""", w=str(warning["id"])).scalars().all()
+    assert sorted(deliveries) == ["in_app", "in_app", "push", "sms"]  # both accounts in the app, one text
+    deliver_all(app)
+    assert len(sms_sent(app.config["GRIDS_SMS_FAKE_FILE"])) == 1
+
+
+def test_a_non_urgent_text_waits_for_the_end_of_quiet_hours_an_urgent_one_does_not(app, client, police, member,
+                                                                                  monkeypatch):
+    now = sql("select now()").scalar().astimezone(LOCAL)
+    start, end = (now - timedelta(hours=1)).strftime("%H:%M"), (now + timedelta(hours=1)).strftime("%H:%M")
+    monkeypatch.setitem(app.config, "GRIDS_QUIET_HOURS", f"{start}-{end}")
+    high = post_warning(client, police, member["household"], level="high")
+    urgent = post_warning(client, police, member["household"], level="urgent")
+    waits = dict(sql("""select n.object_id, d.not_before from notifications n
+                        join notification_deliveries d on d.notification_id = n.id
+                        where d.channel = 'sms' and n.kind = 'warning_assigned'""").all())
+    assert waits[str(urgent["id"])] <= now + timedelta(seconds=1)
+    assert waits[str(high["id"])].astimezone(LOCAL).strftime("%H:%M") == end
+    deliver_all(app)
+    [text] = sms_sent(app.config["GRIDS_SMS_FAKE_FILE"])
+    assert text["text"].startswith("【反诈网格】紧急资金预警" + str(urgent["id"]))
+
+
 def test_non_urgent_push_waits_for_the_end_of_quiet_hours(app, client, member, monkeypatch):
     now = sql("select now()").scalar().astimezone(LOCAL)
     start, end = (now - timedelta(hours=1)).strftime("%H:%M"), (now + timedelta(hours=1)).strftime("%H:%M")
@@ -209,6 +264,52 @@ def test_assignment_made_and_certification_decided_are_told(app, client, member)
     refresh()
     [item] = client.get("/api/v1/me/notifications", headers={**member["headers"], "Accept-Language": "en"}).get_json()
     assert item["kind"] == "assignment_changed" and item["body"] == f"You are now worker of cell {free}."
+
+
+def test_an_applied_plan_tells_each_member_whose_assignment_began_or_ended_in_its_transaction(app, client,
+                                                                                             channels):
+    from tests.test_optimiser import TOWNSHIP_A, apply, move_some_chiefs, plan
+
+    move_some_chiefs(client, TOWNSHIP_A[:9])  # two cells without a chief, one with a far-away chief
+    body = plan(client, TOWNSHIP_A)
+    changes = sql("select grid_code, member_id from assignment_plan_items where plan_id = :p and is_change",
+                  p=body["id"]).all()
+    assert len(changes) >= 3
+    replaced = sql("""select a.id, a.member_id, a.grid_code from assignments a
+                      join assignment_plan_items i on i.grid_code = a.grid_code and i.plan_id = :p and i.is_change
+                      where a.valid_to is null and (a.role = 'chief' or a.member_id = i.member_id)""",
+                   p=body["id"]).all()
+    assert replaced  # the far-away chief gives way
+    members = {row.member_id for row in changes} | {row.member_id for row in replaced}
+    for member_id in members:  # every member involved reads the app
+        village = sql("select village_code from members where id = :m", m=member_id).scalar()
+        make_user(f"plan_member_{member_id}", "grid_worker", village, member_id)
+    before = sql("select coalesce(max(id), 0) from notifications").scalar()
+
+    response = apply(client, body["id"])
+    assert response.status_code == 200, response.get_json()
+    made = sql("select id, member_id, grid_code from assignments where plan_id = :p", p=body["id"]).all()
+    assert len(made) == len(changes)
+    promoted = {(row.member_id, row.grid_code) for row in made}
+    expected = {(row.member_id, "made", row.grid_code, str(row.id)) for row in made} | {
+        (row.member_id, "ended", row.grid_code, str(row.id)) for row in replaced
+        if (row.member_id, row.grid_code) not in promoted}
+    told = sql("""select n.member_id, n.params->>'change', n.params->>'grid_code', n.object_id
+                  from notifications n where n.id > :b and n.kind = 'assignment_changed'""", b=before).all()
+    assert sorted(map(tuple, told)) == sorted(expected)  # each once
+    assert sql("""select count(*) from notification_deliveries d join notifications n on n.id = d.notification_id
+                  where n.id > :b and d.channel = 'in_app'""", b=before).scalar() == len(expected)
+    # The member reads it in the app.
+    member_id, _change, grid_code, _id = next(iter(expected))
+    refresh()
+    listed = client.get("/api/v1/me/notifications", headers={**auth(f"plan_member_{member_id}"),
+                                                             "Accept-Language": "en"}).get_json()
+    assert any(grid_code in item["body"] for item in listed)
+
+    # Applying it again is refused, and tells nobody anything.
+    count = sql("select count(*) from notifications").scalar()
+    assert_error(apply(client, body["id"]), 409, rule="plan_applied")
+    assert sql("select count(*) from notifications").scalar() == count
 
 
 def test_push_subscription_endpoints(app, client, channels, db_session):

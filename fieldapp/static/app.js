@@ -1,16 +1,25 @@
 // The field app's shell: sign-in, the tabs and hash routes, the service worker, the network
 // indicator and when the queue is sent (on opening, on reconnecting, after each record, with
 // backoff after a failure, and through Background Sync where the browser has it).
+//
+// A cold start draws the worklist first, from what boot.js read out of IndexedDB while these
+// modules loaded; only then come the store library (Dexie and shared.js), the other views' modules,
+// the service worker's registration, the position, the sync and the notifications.
 import { h, replace, field } from './dom.js';
 import { t, setLanguage, currentLanguage } from './i18n.js';
-import { renderWorklist, renderHousehold, startPositionWatch } from './worklist.js';
-import { renderVisitForm } from './visit.js';
-import { renderWarnings, renderWarning } from './warnings.js';
-import { renderQueue } from './queue.js';
-import { connectNotifications } from './notify.js';
+import { drawWorklist, renderWorklist, renderHousehold, startPositionWatch, warnedAmong } from './worklist.js';
 
-performance.mark('grids-modules'); // every module of the app is loaded and evaluated
-const store = self.FieldShared;
+performance.mark('grids-modules'); // the first screen's modules are loaded and evaluated
+const STORE_SCRIPTS = ['/m/vendor/dexie/dexie.min.js', '/m/static/shared.js'];
+// The other screens, imported when first opened (and fetched ahead once the first screen is up).
+const VIEWS = {
+  visit: () => import('./visit.js'),
+  warnings: () => import('./warnings.js'),
+  queue: () => import('./queue.js'),
+  notify: () => import('./notify.js'),
+};
+let store = null; // self.FieldShared once loaded
+let storeLoading = null;
 const main = document.getElementById('main');
 const tabs = document.getElementById('tabs');
 const network = document.getElementById('network');
@@ -18,8 +27,8 @@ const toast = document.getElementById('toast');
 const RETRY_MAX_MS = 5 * 60 * 1000;
 
 export const app = {
-  store,
-  db: store.open(),
+  store: null, // self.FieldShared, after loadStore()
+  db: null,
   session: null,
   syncing: false,
   failures: 0,
@@ -49,6 +58,28 @@ export const app = {
 };
 window.fieldApp = app; // for the browser tests and the benchmark
 
+/** Load the store (Dexie, then shared.js, in order) once; resolves to self.FieldShared. */
+function loadStore() {
+  if (!storeLoading) {
+    storeLoading = Promise.all(STORE_SCRIPTS.map((src) => new Promise((resolve, reject) => {
+      if (src.endsWith('shared.js') && self.FieldShared) { resolve(); return; }
+      const script = document.createElement('script');
+      script.src = src;
+      script.async = false; // run in the order inserted
+      script.onload = resolve;
+      script.onerror = () => reject(new Error(src));
+      document.head.appendChild(script);
+    }))).then(() => {
+      performance.mark('grids-store');
+      store = self.FieldShared;
+      app.store = store;
+      app.db = store.open();
+      return store;
+    }, (error) => { storeLoading = null; throw error; });
+  }
+  return storeLoading;
+}
+
 async function registerBackgroundSync() {
   try {
     const registration = await navigator.serviceWorker?.ready;
@@ -58,6 +89,7 @@ async function registerBackgroundSync() {
 
 /** Send the queue; on failure retry with exponential backoff (2 s … 5 min, with jitter). */
 async function runSync() {
+  await loadStore();
   if (!app.session) return;
   if (app.syncing) { app.again = true; return; } // what was just queued goes right after this round
   app.syncing = true;
@@ -96,8 +128,10 @@ function showNetwork() {
 
 async function updateTabs() {
   if (!app.session || app.session.expired) { tabs.hidden = true; return; }
-  const pending = await store.pendingCount();
-  const warnings = await app.db.warnings.filter((w) => w.status === 'open').count();
+  drawTabs(await store.pendingCount(), await app.db.warnings.filter((w) => w.status === 'open').count());
+}
+
+function drawTabs(pending, warnings) {
   const items = [
     ['#/', t('tab_worklist'), null], ['#/map', t('tab_map'), null],
     ['#/warnings', t('tab_warnings'), warnings || null], ['#/queue', t('tab_queue'), pending || null],
@@ -167,13 +201,21 @@ async function signIn(username, password) {
   await store.setMeta('session', app.session);
   await store.refresh();
   keepTilesForOffline();
-  connectNotifications(app);
+  connectNotifications();
   app.syncSoon(0);
+}
+
+/** The live stream and Web Push (notify.js), once signed in. */
+function connectNotifications() {
+  VIEWS.notify().then((notify) => notify.connectNotifications(app)).catch(() => undefined);
 }
 
 async function signOut() {
   const unsent = await store.pendingCount();
   if (unsent) { app.say(t('unsent_sign_out', { n: unsent })); app.syncSoon(0); return; } // never lose a visit
+  // This phone stops receiving the member's pushes (the next member subscribes for their own).
+  await (await VIEWS.notify()).disablePush(app, { quiet: true }).catch(() => undefined);
+  if (app.stopListening) app.stopListening();
   if (navigator.onLine && app.session) {
     fetch('/api/v1/auth/logout', { method: 'POST', headers: { Authorization: 'Bearer ' + app.session.refresh_token } })
       .catch(() => undefined);
@@ -204,6 +246,7 @@ async function route({ keepScroll = false } = {}) {
   if (keepScroll && (document.body.dataset.state === 'loading' || main.querySelector('form.record'))) return;
   const turn = ++routes;
   if (!keepScroll) document.body.dataset.state = 'loading';
+  await loadStore();
   app.session = await store.getMeta('session', null);
   if (turn !== routes) return;
   if (!app.session || app.session.expired) { renderSignIn(); document.body.dataset.state = 'signed-out'; return; }
@@ -213,11 +256,12 @@ async function route({ keepScroll = false } = {}) {
   const views = {
     '': (into) => renderWorklist(app, into),
     household: (into) => renderHousehold(app, into, id),
-    visit: (into) => renderVisitForm(app, into, { household: params.get('household'), edit: id === 'edit' ? extra : null }),
-    register: (into) => renderVisitForm(app, into, { register: true }),
-    warnings: (into) => renderWarnings(app, into),
-    warning: (into) => renderWarning(app, into, Number(id)),
-    queue: (into) => renderQueue(app, into),
+    visit: async (into) => (await VIEWS.visit()).renderVisitForm(app, into,
+      { household: params.get('household'), edit: id === 'edit' ? extra : null }),
+    register: async (into) => (await VIEWS.visit()).renderVisitForm(app, into, { register: true }),
+    warnings: async (into) => (await VIEWS.warnings()).renderWarnings(app, into),
+    warning: async (into) => (await VIEWS.warnings()).renderWarning(app, into, Number(id)),
+    queue: async (into) => (await VIEWS.queue()).renderQueue(app, into),
   };
   if (name === 'map') {
     main.replaceChildren(); // MapLibre needs its container in the page
@@ -236,18 +280,44 @@ async function route({ keepScroll = false } = {}) {
   if (!name && !performance.getEntriesByName('grids-ready').length) performance.mark('grids-ready');
 }
 
+/** The cold start's first screen: the worklist drawn from what boot.js read, before the store library
+ *  is loaded. False when there is nothing to draw it from (first start, signed out, another page
+ *  asked for, or the read failed): the ordinary route then does it. */
+function drawFirstScreen(boot) {
+  const name = location.hash.replace(/^#\/?/, '').split(/[/?]/)[0];
+  if (!boot || !boot.session || boot.session.expired || name || !boot.households) return false;
+  app.session = boot.session;
+  app.position = boot.position || null;
+  const into = document.createElement('div');
+  drawWorklist(app, into, { households: boot.households, cells: boot.cells || [], pending: boot.pending,
+    warned: warnedAmong(boot.warnings || []) });
+  main.replaceChildren(...into.childNodes);
+  drawTabs(boot.pending, (boot.warnings || []).filter((w) => w.status === 'open').length);
+  performance.mark('grids-ready'); // the benchmark's cold start: 500 rows in the page, tabs drawn
+  return true;
+}
+
 async function start() {
-  setLanguage(await store.getMeta('language', 'zh'));
+  const boot = await (self.fieldBoot || Promise.resolve(null)).catch(() => null);
+  setLanguage(boot && boot.language ? boot.language : 'zh');
   applyLanguage();
+  const drawn = drawFirstScreen(boot);
+  // A tap on the first screen may come before the store is loaded: route() waits for it.
+  window.addEventListener('hashchange', () => route());
   document.getElementById('language').addEventListener('click', async () => {
     setLanguage(currentLanguage() === 'en' ? 'zh' : 'en');
-    await store.setMeta('language', currentLanguage());
     applyLanguage();
+    await loadStore();
+    await store.setMeta('language', currentLanguage());
     route();
   });
-  window.addEventListener('hashchange', () => route());
   window.addEventListener('online', () => { showNetwork(); app.failures = 0; app.syncSoon(0); });
   window.addEventListener('offline', showNetwork);
+  await loadStore();
+  if (!boot) {
+    setLanguage(await store.getMeta('language', 'zh'));
+    applyLanguage();
+  }
   if (typeof BroadcastChannel === 'function') {
     // The service worker's Background Sync (or another tab) changed the store.
     new BroadcastChannel('grids-field').addEventListener('message', () => {
@@ -256,18 +326,27 @@ async function start() {
     });
   }
   if ('serviceWorker' in navigator) {
+    // A tap on a notification of a warning: the service worker asks this page to open it.
+    navigator.serviceWorker.addEventListener('message', (event) => {
+      if (event.data && event.data.type === 'open' && /^#\/[\w/%-]*$/.test(event.data.hash || '')) {
+        app.navigate(event.data.hash);
+      }
+    });
     navigator.serviceWorker.register('/m/sw.js', { scope: '/m/' })
       .then(() => navigator.serviceWorker.ready)
       .then(() => { document.body.dataset.offlineReady = 'true'; })
       .catch(() => { document.body.dataset.offlineReady = 'false'; });
   }
   showNetwork();
-  startPositionWatch(app);
-  await route();
+  startPositionWatch(app, boot ? boot.position : await store.getMeta('position', null));
+  if (drawn) document.body.dataset.state = 'ready';
+  else await route();
   if (app.session && !app.session.expired) {
-    connectNotifications(app);
+    connectNotifications();
     app.syncSoon(0); // on opening: whatever is waiting goes now
   }
+  // The other screens' modules, fetched and compiled while the member looks at the worklist.
+  setTimeout(() => Object.values(VIEWS).forEach((load) => load().catch(() => undefined)), 1000);
   setInterval(() => { if (app.session && !app.syncing) store.pendingCount().then((n) => n && runSync()); }, 60_000);
 }
 

@@ -14,6 +14,11 @@
  *               answer (flags, reasons); kept after sending as the phone's history
  *   warnings    the member's fund warnings, as last read from the server
  *   history     visits of a household read from the server (the household page's history)
+ *   notifications  the member's notifications heard on the live stream or by Web Push (the
+ *               newest 200), each with its read mark and whether that mark still has to be sent
+ *
+ * boot.js reads meta, households, cells, warnings and the queue's `state` index directly (without
+ * Dexie) at a cold start: keep those names and the {key, value} rows of meta as they are.
  *
  * A visit is marked `sent` before its request leaves and only an answer moves it on: a lost
  * answer leaves it `sent`, and the retry (same client id, same content) answers `duplicate`.
@@ -27,7 +32,11 @@
   const SYNC_TAG = 'grids-field-sync';
   const FINAL = ['created', 'duplicate', 'conflict', 'rejected'];
   const PENDING = ['waiting', 'sent'];
+  const NOTIFICATIONS_KEPT = 200;
   const channel = typeof BroadcastChannel === 'function' ? new BroadcastChannel('grids-field') : null;
+  // Addresses in the worklist's order (pinyin, numbers as numbers), compared once per download
+  // and kept on each household as `order`, so a cold start sorts numbers, not Chinese text.
+  let collator = null;
   let database = null;
 
   /** The one Dexie database of the app (opened once per page or worker). */
@@ -42,6 +51,7 @@
       warnings: 'id, status',
       history: 'id, household_id',
     });
+    db.version(2).stores({ notifications: 'id, read_pending' });
     database = db;
     return db;
   }
@@ -267,7 +277,21 @@
       }));
       await setMeta('worklist_next', worklist.next);
       await setMeta('worklist_at', new Date().toISOString());
+      await keepAddressOrder(db);
     });
+  }
+
+  /** Number every household by address (`order`), writing back only those whose number moved. */
+  async function keepAddressOrder(db) {
+    collator = collator || new Intl.Collator('zh-CN', { numeric: true });
+    const all = await db.households.toArray();
+    all.sort((a, b) => collator.compare(String(a.address || ''), String(b.address || ''))
+      || String(a.id).localeCompare(String(b.id)));
+    const moved = [];
+    all.forEach((household, index) => {
+      if (household.order !== index) moved.push({ ...household, order: index });
+    });
+    if (moved.length) await db.households.bulkPut(moved);
   }
 
   /** Download the worklist (changes only when a token is kept) and the member's warnings. */
@@ -306,6 +330,12 @@
     announce('worklist');
   }
 
+  /** Fetch the worklist and warnings again under the sync's lock (a notification says something
+   *  changed): never at the same time as a sync, whose own refresh may come before the change. */
+  function refreshNow() {
+    return withLock(() => refresh());
+  }
+
   function withLock(work) {
     const locks = global.navigator && global.navigator.locks;
     return locks ? locks.request(SYNC_TAG, work) : work();
@@ -323,11 +353,58 @@
       await setMeta('sync_started_at', new Date().toISOString());
       await sendVisits(db, report);
       await sendEvents(db, report);
+      await sendReadMarks();
       await setMeta('synced_at', new Date().toISOString());
       if (refreshAfter) await refresh();
       announce('synced');
       return report;
     });
+  }
+
+  /** Keep a notification heard on the stream or by push; false when it was known already (the
+   *  same notification arrives by both, and again after a reconnection: its id tells). */
+  async function keepNotification(item) {
+    const db = open();
+    const known = await db.notifications.get(item.id);
+    if (known) return false;
+    await db.notifications.put({ id: item.id, kind: item.kind, title: item.title || '', body: item.body || '',
+      object: item.object || null, urgent: Boolean(item.urgent), created_at: item.created_at || new Date().toISOString(),
+      read_at: item.read_at || null, read_pending: 0 });
+    const count = await db.notifications.count();
+    if (count > NOTIFICATIONS_KEPT) {
+      const oldest = await db.notifications.orderBy('id').limit(count - NOTIFICATIONS_KEPT).primaryKeys();
+      await db.notifications.bulkDelete(oldest);
+    }
+    announce('notifications');
+    return true;
+  }
+
+  /** Mark read every unread notification about an object (a warning opened on the phone or from
+   *  its notification), or the given ids; the marks are sent now or with the next sync. */
+  async function markNotificationsRead({ type, id, ids } = {}) {
+    const db = open();
+    const now = new Date().toISOString();
+    const unread = await db.notifications.filter((n) => !n.read_at && (ids ? ids.includes(n.id)
+      : Boolean(n.object) && n.object.type === type && String(n.object.id) === String(id))).toArray();
+    if (!unread.length) return 0;
+    await db.notifications.bulkPut(unread.map((n) => ({ ...n, read_at: now, read_pending: 1 })));
+    announce('notifications');
+    await sendReadMarks().catch(() => undefined); // offline: they go with the next sync
+    return unread.length;
+  }
+
+  /** Send the read marks made on the phone (POST /me/notifications/{id}/read). */
+  async function sendReadMarks() {
+    const db = open();
+    const pending = await db.notifications.where('read_pending').equals(1).toArray();
+    for (const notification of pending) {
+      if (global.navigator && global.navigator.onLine === false) throw new Offline('offline');
+      const answer = await api(`/me/notifications/${notification.id}/read`, { method: 'POST' });
+      if (answer.status === 429 || answer.status >= 500) throw new Retry('read mark answered ' + answer.status);
+      // 204, or 404 (gone, or another member's on this phone): nothing more to send either way
+      await db.notifications.update(notification.id, { read_pending: 0 });
+    }
+    return pending.length;
   }
 
   async function pendingCount() {
@@ -337,10 +414,10 @@
   /** Forget everything of the signed-in member (sign-out, or another member signs in). */
   async function forgetAll() {
     const db = open();
-    await db.transaction('rw', [db.meta, db.cells, db.households, db.queue, db.warnings, db.history], async () => {
+    const tables = [db.meta, db.cells, db.households, db.queue, db.warnings, db.history, db.notifications];
+    await db.transaction('rw', tables, async () => {
       const language = await getMeta('language', 'zh');
-      await Promise.all([db.meta.clear(), db.cells.clear(), db.households.clear(), db.queue.clear(),
-        db.warnings.clear(), db.history.clear()]);
+      await Promise.all(tables.map((table) => table.clear()));
       await setMeta('language', language);
     });
     if (global.caches) await global.caches.delete('grids-field-tiles');
@@ -348,7 +425,8 @@
   }
 
   global.FieldShared = {
-    open, getMeta, setMeta, api, sync, refresh, reasons, pendingCount, forgetAll, announce,
+    open, getMeta, setMeta, api, sync, refresh, refreshNow, reasons, pendingCount, forgetAll, announce,
+    keepNotification, markNotificationsRead, sendReadMarks,
     Offline, SignedOut, Retry, SYNC_TAG, FINAL, PENDING, BATCH,
   };
 })(self);

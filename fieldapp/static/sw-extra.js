@@ -19,32 +19,46 @@ self.addEventListener('message', (event) => {
   if (event.data && event.data.type === 'sync') event.waitUntil(FieldShared.sync().catch(() => undefined));
 });
 
-// Web Push (issue 17's notifications): show what the server sent; tapping opens the right page.
+// Web Push: show what the server sent (title and body in the payload, in the server's language).
+// The tag is the notification's id, so a message the push service delivers twice (the server
+// sends at least once) replaces the first instead of showing twice, and silently (no renotify).
 self.addEventListener('push', (event) => {
   let data = {};
   try { data = event.data ? event.data.json() : {}; } catch (error) { data = { body: event.data.text() }; }
-  const object = data.object || {};
-  const target = object.type === 'warning' ? `/m/#/warning/${object.id}` : '/m/#/';
+  const about = data.object || {};
+  const hash = about.type === 'warning' && about.id != null ? `#/warning/${encodeURIComponent(about.id)}` : '#/warnings';
   event.waitUntil(Promise.all([
     self.registration.showNotification(data.title || '反诈网格', {
-      body: data.body || '', tag: data.id ? String(data.id) : undefined, data: { url: target },
-      icon: '/m/static/icon-192.png', badge: '/m/static/icon-192.png',
+      body: data.body || '', tag: data.id != null ? String(data.id) : undefined, renotify: false,
+      requireInteraction: Boolean(data.urgent), lang: 'zh-CN', timestamp: Date.parse(data.created_at) || Date.now(),
+      data: { id: data.id ?? null, hash }, icon: '/m/static/icon-192.png', badge: '/m/static/icon-192.png',
     }),
-    // A new warning: fetch it now so the inbox has it even if the phone goes offline.
-    object.type === 'warning' ? FieldShared.refresh().catch(() => undefined) : Promise.resolve(),
+    // Kept on the phone (the inbox marks it new) and, for a warning, the warning fetched now so the
+    // inbox has it even if the phone goes offline before the member opens the app.
+    data.id != null ? FieldShared.keepNotification(data).catch(() => undefined) : Promise.resolve(),
+    about.type === 'warning' ? FieldShared.refreshNow().catch(() => undefined) : Promise.resolve(),
   ]));
 });
 
+/** What a tap on a notification does: open what it is about in the app (in the open window if
+ *  there is one, else a new one) and mark it read. Named, so the browser test, which cannot tap a
+ *  notification, can run it on a shown one. */
+function openNotification(notification) {
+  const { id, hash } = notification.data || {};
+  const target = /^#\/[\w/%-]*$/.test(hash || '') ? hash : '#/warnings';
+  return Promise.all([
+    self.clients.matchAll({ type: 'window', includeUncontrolled: true }).then((windows) => {
+      const open = windows.find((client) => new URL(client.url).pathname.startsWith('/m/'));
+      if (!open) return self.clients.openWindow('/m/' + target);
+      open.postMessage({ type: 'open', hash: target });
+      return open.focus();
+    }),
+    id != null ? FieldShared.markNotificationsRead({ ids: [id] }).catch(() => undefined) : Promise.resolve(),
+  ]);
+}
+self.openNotification = openNotification;
+
 self.addEventListener('notificationclick', (event) => {
   event.notification.close();
-  const url = (event.notification.data && event.notification.data.url) || '/m/';
-  event.waitUntil(self.clients.matchAll({ type: 'window', includeUncontrolled: true }).then((windows) => {
-    for (const client of windows) {
-      if (new URL(client.url).pathname.startsWith('/m/')) {
-        client.navigate(url);
-        return client.focus();
-      }
-    }
-    return self.clients.openWindow(url);
-  }));
+  event.waitUntil(openNotification(event.notification));
 });

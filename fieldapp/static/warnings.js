@@ -3,6 +3,7 @@
 // in order when there is a network.
 import { h, replace, field, choices } from './dom.js';
 import { t, dateTime } from './i18n.js';
+import { notificationPanel } from './notify.js';
 
 const LEVELS = ['urgent', 'high', 'medium', 'low'];
 const OUTCOMES = ['dissuaded', 'transferred', 'refused', 'not_found', 'false_alarm'];
@@ -70,19 +71,28 @@ export function orderWarnings(warnings) {
     || String(deadlineOf(a) || '9').localeCompare(String(deadlineOf(b) || '9')));
 }
 
+/** Ids of the warnings an unread notification is about. */
+async function unreadWarnings(app) {
+  const unread = await app.db.notifications.filter((n) => !n.read_at && n.object && n.object.type === 'warning').toArray();
+  return new Set(unread.map((n) => String(n.object.id)));
+}
+
 export async function renderWarnings(app, main) {
   const warnings = orderWarnings(await localWarnings(app));
   const households = new Map((await app.db.households.bulkGet(warnings.map((w) => w.household_id).filter(Boolean)))
     .filter(Boolean).map((hh) => [hh.id, hh]));
-  replace(main, h('h2', {}, t('warnings_title')),
+  const [unread, panel] = await Promise.all([unreadWarnings(app), notificationPanel(app)]);
+  replace(main, h('h2', {}, t('warnings_title')), panel,
     warnings.length ? h('ol', { class: 'warnings', id: 'warnings' }, warnings.map((w) => {
       const deadline = deadlineOf(w);
       const household = households.get(w.household_id);
-      return h('li', { class: 'level-' + w.level + ' status-' + w.status, dataset: { id: String(w.id) } },
+      const isNew = unread.has(String(w.id));
+      return h('li', { class: 'level-' + w.level + ' status-' + w.status + (isNew ? ' unread' : ''), dataset: { id: String(w.id) } },
         h('a', { href: '#/warning/' + w.id, class: 'row-link' },
           h('span', { class: 'row-title' }, h('span', { class: 'chip level level-' + w.level }, t('level_' + w.level)), ' ',
             household ? household.address || t('household_no', { id: household.id }) : w.reason),
-          h('span', { class: 'row-meta' }, h('span', { class: 'chip' }, t('status_' + w.status)),
+          h('span', { class: 'row-meta' }, isNew ? h('span', { class: 'chip new' }, t('unread')) : null,
+            h('span', { class: 'chip' }, t('status_' + w.status)),
             deadline ? h('span', { class: 'countdown', dataset: { deadline } }, countdown(deadline)) : null)));
     })) : h('p', {}, t('no_warnings')));
   startTicker();
@@ -101,8 +111,14 @@ function event(type, extra = {}) {
 }
 
 export async function renderWarning(app, main, id) {
-  const stored = await app.db.warnings.get(id);
+  let stored = await app.db.warnings.get(id);
+  if (!stored && navigator.onLine) { // opened from a notification before the inbox was fetched
+    await app.store.refreshNow().catch(() => undefined);
+    stored = await app.db.warnings.get(id);
+  }
   if (!stored) { replace(main, h('p', { class: 'error' }, t('not_found')), h('a', { href: '#/warnings' }, t('back'))); return; }
+  // Opened: whatever notified the member of this warning is read (sent now, or with the next sync).
+  app.store.markNotificationsRead({ type: 'warning', id }).catch(() => undefined);
   const events = (await app.db.queue.where('kind').equals('event').sortBy('created_at')).filter((e) => e.warning_id === id);
   const warning = withLocalEvents(stored, events);
   const household = warning.household_id ? await app.db.households.get(warning.household_id) : null;

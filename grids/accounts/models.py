@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Boolean, CheckConstraint, ForeignKey, Identity, Index, Integer, String, Text, func
 from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.types import LargeBinary
 
 from core.extensions import Timestamped, db
 from core.scope import Scoped
@@ -30,6 +31,11 @@ class User(Scoped, Timestamped, db.Model):
     # After a password change, the one session (of the previous token version) that stays signed in.
     kept_session: Mapped[str | None] = mapped_column(String(36))
     created_by: Mapped[str | None] = mapped_column(String(64))
+    # Where the account's text messages go (task forces are told of escalations by text): stored like a
+    # member's phone, encrypted, with a keyed hash and a masked form.
+    phone_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    phone_hash: Mapped[str | None] = mapped_column(String(64))
+    phone_masked: Mapped[str | None] = mapped_column(String(16))
 
     __table_args__ = (
         CheckConstraint("role in ('city_admin', 'county_admin', 'township_supervisor', 'village_admin', "

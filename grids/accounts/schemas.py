@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from core.fields import PhoneNumber
 from grids.accounts.roles import ROLES
 from grids.schemas import REGION_CODE
 
@@ -24,17 +25,22 @@ class UserSchema(Schema):
     password = fields.String(required=True, load_only=True, validate=PASSWORD)
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
     scope = fields.String(required=True, validate=validate.Regexp(REGION_CODE, error="Must be a 12-digit region code."))
-    member_id = fields.Integer(allow_none=True, load_default=None)
+    member_id = fields.Integer(allow_none=True, load_default=None, validate=validate.Range(1, 2**31 - 1))
+    phone = fields.String(load_only=True, allow_none=True, validate=PhoneNumber(),
+                          metadata={"description": "where the account's text messages go (escalations)"})
+    phone_masked = fields.String(dump_only=True, data_key="phone", allow_none=True)
     active = fields.Boolean(dump_only=True)
     created_by = fields.String(dump_only=True, allow_none=True)
     created_at = fields.DateTime(dump_only=True)
 
 
 class UserUpdateSchema(Schema):
-    """Changes an admin may make to a user: deactivate or reactivate, reset the password."""
+    """Changes an admin may make to a user: deactivate or reactivate, reset the password, set or clear the
+    phone."""
 
     active = fields.Boolean()
     password = fields.String(load_only=True, validate=PASSWORD)
+    phone = fields.String(load_only=True, allow_none=True, validate=PhoneNumber())
 
 
 class PasswordChangeSchema(Schema):

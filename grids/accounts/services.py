@@ -15,6 +15,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from core.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from core.extensions import db
+from core.personal_data import protect_phone
 from core.scope import in_scope, set_scope
 from grids import queries as territory
 from grids.accounts import audit, queries
@@ -146,7 +147,8 @@ def create_user(actor: User | None, data: dict[str, Any]) -> User:
     if _unscoped_user(data["username"]) is not None:
         raise Conflict(_l("This username is taken."))
     user = User(username=data["username"], password_hash=hash_password(data["password"]), role=data["role"],
-                scope=region.code, member_id=member_id, created_by=actor.username if actor else "cli")
+                scope=region.code, member_id=member_id, created_by=actor.username if actor else "cli",
+                **protect_phone(data.get("phone")))
     db.session.add(user)
     audit.record("user.create", "user", user.username, region.code,
                  {"role": user.role, "scope": user.scope, "member_id": member_id},
@@ -164,7 +166,7 @@ def get_user(username: str) -> User:
 
 
 def update_user(actor: User, username: str, changes: dict[str, Any]) -> User:
-    """Deactivate, reactivate or reset the password of a user the actor manages."""
+    """Deactivate, reactivate, reset the password or set the phone of a user the actor manages."""
     user = get_user(username)
     _check_can_manage(actor, user.role)
     details: dict[str, Any] = {}
@@ -177,6 +179,11 @@ def update_user(actor: User, username: str, changes: dict[str, Any]) -> User:
     if details:
         user.token_version += 1  # every token issued before the change stops working
         user.kept_session = None
+    if "phone" in changes:  # (no session ends for it)
+        for column, value in protect_phone(changes["phone"]).items():
+            setattr(user, column, value)
+        details["phone"] = user.phone_masked  # the audit log keeps the masked form only
+    if details:
         audit.record("user.update", "user", user.username, user.scope, details)
         db.session.commit()
     return user

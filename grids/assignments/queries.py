@@ -142,26 +142,33 @@ def store_plan_items(plan_id: int, rows: list[tuple]) -> None:
             copy.write_row((plan_id, grid_code, member_id, distance_m, is_change))
 
 
-def apply_plan(plan_id: int, actor: str | None, valid_from: datetime | None = None) -> int:
-    """End the chiefs a plan replaces and start the new ones, set-wise; returns how many started.
+Change = tuple[int, int, str]  # (assignment id, member id, grid code)
+
+
+def apply_plan(plan_id: int, actor: str | None, valid_from: datetime | None = None) -> tuple[list[Change],
+                                                                                              list[Change]]:
+    """End the chiefs a plan replaces and start the new ones, set-wise; the assignments that began and
+    those that ended.
 
     ``valid_from`` backdates the change (the seeder's history); default now.
     """
     moment = {"at": valid_from}
-    db.session.execute(text("""
+    ended = db.session.execute(text("""
         update assignments a set valid_to = coalesce(cast(:at as timestamptz), now()), ended_by = :actor
         from assignment_plan_items i
         where i.plan_id = :plan and i.is_change and a.grid_code = i.grid_code
           and a.role = 'chief' and a.valid_to is null
-    """), {"plan": plan_id, "actor": actor, **moment})
+        returning a.id, a.member_id, a.grid_code
+    """), {"plan": plan_id, "actor": actor, **moment}).all()
     # A member the plan makes chief of a cell where they already work is promoted.
-    db.session.execute(text("""
+    ended += db.session.execute(text("""
         update assignments a set valid_to = coalesce(cast(:at as timestamptz), now()), ended_by = :actor
         from assignment_plan_items i
         where i.plan_id = :plan and i.is_change and a.grid_code = i.grid_code
           and a.member_id = i.member_id and a.valid_to is null
-    """), {"plan": plan_id, "actor": actor, **moment})
-    result = db.session.execute(text("""
+        returning a.id, a.member_id, a.grid_code
+    """), {"plan": plan_id, "actor": actor, **moment}).all()
+    made = db.session.execute(text("""
         insert into assignments (county_code, member_id, grid_code, village_code, role, source, plan_id, created_by,
                                  valid_from)
         select left(i.grid_code, 6), i.member_id, i.grid_code, left(i.grid_code, 12), 'chief', 'plan', i.plan_id,
@@ -169,11 +176,12 @@ def apply_plan(plan_id: int, actor: str | None, valid_from: datetime | None = No
         from assignment_plan_items i
         where i.plan_id = :plan and i.is_change and i.member_id is not null
         order by i.grid_code
-    """), {"plan": plan_id, "actor": actor, **moment})
+        returning id, member_id, grid_code
+    """), {"plan": plan_id, "actor": actor, **moment}).all()
     db.session.execute(text("""
         insert into audit_log (actor, action, object_type, object_id, region_code, details)
         select :actor, 'assignment.plan', 'grid', i.grid_code, left(i.grid_code, 12),
                jsonb_build_object('plan_id', i.plan_id, 'member_id', i.member_id, 'role', 'chief')
         from assignment_plan_items i where i.plan_id = :plan and i.is_change and i.member_id is not null
     """), {"plan": plan_id, "actor": actor})
-    return result.rowcount
+    return [tuple(row) for row in made], [tuple(row) for row in ended]

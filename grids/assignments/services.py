@@ -78,7 +78,7 @@ def create_assignment(data: dict[str, Any], actor: str | None) -> Assignment:
     db.session.flush()
     audit.record("assignment.create", "assignment", assignment.id, grid.village_code,
                  {"member_id": member.id, "grid_code": grid.code, "role": assignment.role})
-    signals.assignment_changed.send(assignment, change="made")
+    signals.assignments_changed.send(None, made=[assignment.id], ended=[])
     db.session.commit()
     return assignment
 
@@ -94,7 +94,7 @@ def end_assignment(assignment_id: int, actor: str | None) -> Assignment:
     assignment.ended_by = actor
     audit.record("assignment.end", "assignment", assignment.id, assignment.village_code,
                  {"member_id": assignment.member_id, "grid_code": assignment.grid_code, "role": assignment.role})
-    signals.assignment_changed.send(assignment, change="ended")
+    signals.assignments_changed.send(None, made=[], ended=[assignment.id])
     db.session.commit()
     db.session.refresh(assignment)
     return assignment
@@ -184,9 +184,11 @@ def _overloaded(loads: list[tuple]) -> bool:
 
 
 def apply_plan(plan_id: int, actor: str | None, valid_from: datetime | None = None) -> AssignmentPlan:
-    """Apply a plan once, and only while the region's chiefs are as they were when planned.
+    """Apply a plan once, and only while the region's chiefs are as they were when planned; the members
+    whose assignments begin or end are told in the same transaction.
 
-    ``valid_from`` backdates the new assignments (only the seeder's history uses it).
+    ``valid_from`` backdates the new assignments (only the seeder's history uses it: nobody is told of a
+    history).
     """
     plan = get_plan(plan_id)
     db.session.refresh(plan, with_for_update=True)
@@ -196,7 +198,12 @@ def apply_plan(plan_id: int, actor: str | None, valid_from: datetime | None = No
     if queries.chiefs_fingerprint(prefix) != plan.fingerprint or queries.inactive_planned_members(plan.id) \
             or _overloaded(queries.planned_member_loads(plan.id, prefix)):
         raise _broken("plan_stale", _l("The assignments changed since this plan was made; make a new plan."))
-    queries.apply_plan(plan.id, actor, valid_from)
+    made, ended = queries.apply_plan(plan.id, actor, valid_from)
+    if valid_from is None:
+        # A member promoted to chief of a cell they already worked in hears of the new role only.
+        promoted = {(member_id, grid_code) for _id, member_id, grid_code in made}
+        signals.assignments_changed.send(None, made=[row[0] for row in made],
+                                         ended=[row[0] for row in ended if (row[1], row[2]) not in promoted])
     plan.status = "applied"
     plan.applied_by = actor
     plan.applied_at = func.now()

@@ -9,5 +9,6 @@ from blinker import Namespace
 
 _signals = Namespace()
 
-# sender: the Assignment; kwargs: change ("made" or "ended")
-assignment_changed = _signals.signal("assignment-changed")
+# sender: None; kwargs: made and ended, the ids of the assignments that began and ended (one change by hand,
+# or every change of an applied plan)
+assignments_changed = _signals.signal("assignments-changed")

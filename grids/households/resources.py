@@ -22,10 +22,21 @@ from grids.households.schemas import (
 
 blp = Blueprint("households", __name__, url_prefix="/households", description="Households")
 READERS = (*ADMINS, "reviewer")
-CSV_BODY = {"content": {
-    "text/csv": {"schema": {"type": "string"}},
-    "multipart/form-data": {"schema": {"type": "object", "properties": {"file": {"type": "string",
-                                                                                 "format": "binary"}}}},
+# UTF-8 text (a byte-order mark allowed) whose header names the lon and lat columns, in any order and case;
+# each row is then accepted or rejected on its own, in the answer.
+_CELL = r'[^,\r\n"\u0000]*'
+_LON = r"[ \t]*[Ll][Oo][Nn][ \t]*"
+_LAT = r"[ \t]*[Ll][Aa][Tt][ \t]*"
+CSV_PATTERN = (rf"^\ufeff?(?:{_CELL},)*(?:{_LON},(?:{_CELL},)*{_LAT}|{_LAT},(?:{_CELL},)*{_LON})(?:,{_CELL})*"
+               r"(?:\r?\n[^\u0000]*)?$")
+CSV_DESCRIPTION = ("UTF-8 CSV with a header naming at least lon and lat (columns: lon, lat, crs, address, residents, "
+                   "tags; tags separated by ; or |); at most 200,000 rows")
+CSV_BODY = {"required": True, "content": {
+    "text/csv": {"schema": {"type": "string", "pattern": CSV_PATTERN, "description": CSV_DESCRIPTION}},
+    "multipart/form-data": {
+        "schema": {"type": "object", "required": ["file"], "additionalProperties": False,
+                   "properties": {"file": {"type": "string", "format": "binary", "description": CSV_DESCRIPTION}}},
+        "encoding": {"file": {"contentType": "text/csv"}}},
 }}
 
 

@@ -1,20 +1,14 @@
 """Schemas of members."""
 from __future__ import annotations
 
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, fields, validate
 
-from core.fields import Text
+from core.fields import NotBlank, PhoneNumber, Text
 from core.geometry import LocatedPointField
-from core.personal_data import PHONE, normalise_phone
 from grids.members.models import MEMBER_KINDS
 from grids.schemas import REGION_CODE, FormatArgs
 
-NAME = validate.And(validate.Length(1, 50), validate.Regexp(r"\s*\S", error="Must not be blank."))
-
-
-def _check_phone(value: str) -> None:
-    if not PHONE.match(normalise_phone(value)):
-        raise ValidationError("Not a phone number.")
+NAME = [validate.Length(1, 50), NotBlank()]
 
 
 class MemberSchema(Schema):
@@ -22,7 +16,7 @@ class MemberSchema(Schema):
 
     id = fields.Integer(dump_only=True)
     name = Text(required=True, validate=NAME)
-    phone = fields.String(load_only=True, validate=_check_phone, allow_none=True)
+    phone = fields.String(load_only=True, validate=PhoneNumber(), allow_none=True)
     phone_masked = fields.String(dump_only=True, data_key="phone", allow_none=True)
     kind = fields.String(required=True, validate=validate.OneOf(MEMBER_KINDS))
     village_code = fields.String(required=True, validate=validate.Regexp(REGION_CODE,
@@ -35,7 +29,7 @@ class MemberUpdateSchema(Schema):
     """Fields of a member that may change."""
 
     name = Text(validate=NAME)
-    phone = fields.String(validate=_check_phone, allow_none=True)
+    phone = fields.String(validate=PhoneNumber(), allow_none=True)
     kind = fields.String(validate=validate.OneOf(MEMBER_KINDS))
     village_code = fields.String(validate=validate.Regexp(REGION_CODE, error="Must be a 12-digit code."))
     home = LocatedPointField(allow_none=True)

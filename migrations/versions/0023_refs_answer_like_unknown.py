@@ -6,13 +6,13 @@ no scope is smaller than a village, so a reference used out of sight can be used
 instead of answering 409.
 
 Revision ID: 0023_refs_like_unknown
-Revises: 0022_visit_reviews
+Revises: 0028_user_phones
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = '0023_refs_like_unknown'
-down_revision = '0022_visit_reviews'
+down_revision = '0028_user_phones'
 branch_labels = None
 depends_on = None
 

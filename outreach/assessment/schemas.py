@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from core.openapi import one_given
 from grids.schemas import REGION_CODE
-from outreach.assessment.models import COMPONENTS, TARGET_METRICS
+from outreach.assessment.models import COMPONENTS, SHARE_METRICS, TARGET_METRICS
 from outreach.coverage.schemas import ResponsibleSchema
 
 PERIOD = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
@@ -27,7 +28,13 @@ class ScorecardSchema(Schema):
     version = fields.Integer(dump_only=True)
     components = fields.Dict(keys=fields.String(validate=validate.OneOf(COMPONENTS)),
                              values=fields.Nested(ComponentSchema), required=True,
-                             validate=validate.Length(min=1), metadata={"description": COMPONENT_HELP})
+                             validate=validate.Length(min=1), metadata={
+                                 "description": COMPONENT_HELP + " At least one weight is above 0; best and worst "
+                                                                 "differ.",
+                                 # (some component weighs more than nothing)
+                                 "anyOf": [{"required": [name], "properties": {name: {"properties": {
+                                     "weight": {"minimum": 0, "exclusiveMinimum": True}}}}}
+                                     for name in COMPONENTS]})
     list_size = fields.Integer(load_default=5, validate=validate.Range(1, 50),
                                metadata={"description": "regions named on a bulletin's red and black lists"})
     created_by = fields.String(dump_only=True, allow_none=True)
@@ -94,6 +101,15 @@ class TargetSchema(Schema):
     value = fields.Float(required=True, allow_nan=False, validate=validate.Range(0, 10**9))
     set_by = fields.String(dump_only=True, allow_none=True)
     set_at = fields.DateTime(dump_only=True)
+
+    # The same rules for the document: a region or a grid_code; a share is at most 1; campaigns are counted
+    # per region, not per cell.
+    OPENAPI_RULES = {"allOf": [
+        one_given(region="string", grid_code="string"),
+        {"anyOf": [{"properties": {"metric": {"enum": list(SHARE_METRICS)}, "value": {"maximum": 1}}},
+                   {"properties": {"metric": {"enum": [m for m in TARGET_METRICS if m not in SHARE_METRICS]}}}]},
+        {"not": {"required": ["grid_code", "metric"], "properties": {"metric": {"enum": ["campaigns"]}}}},
+    ]}
 
     @validates_schema
     def _one_subject(self, data, **kwargs):

@@ -7,13 +7,14 @@ from flask_jwt_extended import current_user
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
+from core.openapi import XLSX_MIMETYPE as XLSX
+from core.openapi import also_answers
 from grids.accounts.roles import ROLES, SUPERVISORS, roles_allowed
 from grids.schemas import REGION_CODE
 from outreach.assessment.schemas import PERIOD
 from outreach.bulletins import pdf, services, xlsx
 
 blp = Blueprint("bulletins", __name__, url_prefix="/bulletins", description="Monthly bulletins (通报)")
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 class BulletinArgs(Schema):
@@ -69,6 +70,7 @@ class Bulletins(MethodView):
     @roles_allowed(*ROLES)
     @blp.arguments(BulletinArgs, location="query")
     @blp.response(200, BulletinSchema)
+    @also_answers(blp, geojson=None, pdf=True, xlsx=True)
     def get(self, args):
         """The latest published edition (or a draft computed now) as JSON, PDF (A4) or XLSX."""
         content = services.bulletin(current_user, args.get("region"), args.get("period"))

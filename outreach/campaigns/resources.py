@@ -7,6 +7,7 @@ from flask_jwt_extended import current_user
 from flask_smorest import Blueprint
 
 from core.formats import feature_collection_response, wants_geojson
+from core.openapi import also_answers
 from core.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, paginate_select
 from grids import services as territory
 from grids.accounts.roles import ADMINS, roles_allowed
@@ -25,6 +26,7 @@ class Campaigns(MethodView):
     @roles_allowed(*READERS)
     @blp.arguments(CampaignQueryArgs, location="query")
     @blp.response(200, CampaignSchema(many=True))
+    @also_answers(blp)
     @blp.paginate(page_size=DEFAULT_PAGE_SIZE, max_page_size=MAX_PAGE_SIZE)
     def get(self, args, pagination_parameters):
         """List campaigns by region, kind and local period (?f=geojson for a FeatureCollection)."""

@@ -5,6 +5,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from core.fields import Text
 from core.geometry import LocatedPointField
+from core.openapi import any_given
 from grids.schemas import REGION_CODE
 from outreach.cases.models import CASE_TYPES
 
@@ -27,6 +28,7 @@ class CaseSchema(Schema):
     voided_at = fields.DateTime(dump_only=True, allow_none=True)
     voided_by = fields.String(dump_only=True, allow_none=True)
     void_reason = fields.String(dump_only=True, allow_none=True)
+    OPENAPI_RULES = any_given(location="object", village_code="string")
 
     @validates_schema
     def _where(self, data, **kwargs):

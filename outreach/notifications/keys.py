@@ -1,9 +1,9 @@
-"""The VAPID key pair Web Push is signed with: from the environment, or generated on first start and
-kept under ``var/`` (mode 0600) like the product's other keys; never a constant."""
+"""The VAPID key pair Web Push is signed with, kept like the product's other keys: from
+``GRIDS_VAPID_PRIVATE_KEY`` (production refuses to start without it), or in development generated on
+first start into ``var/keys/vapid_private.pem`` (mode 600) by ``config.load_config``; never a constant."""
 from __future__ import annotations
 
 import base64
-import os
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -11,22 +11,6 @@ from flask import Flask
 from py_vapid import Vapid02
 
 EXTENSION = "grids_vapid"
-
-
-def _load_or_create(path: Path) -> bytes:
-    """The PEM in ``path``, created atomically when absent (concurrent first starts agree on one key)."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        key = Vapid02()
-        key.generate_keys()
-        try:
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass  # another process created it first: use theirs
-        else:
-            with os.fdopen(descriptor, "wb") as output:
-                output.write(key.private_pem())
-    return path.read_bytes()
 
 
 def vapid(app: Flask) -> Vapid02:
@@ -37,8 +21,10 @@ def vapid(app: Flask) -> Vapid02:
         if configured:
             key = Vapid02.from_pem(configured.encode()) if "BEGIN" in configured else \
                 Vapid02.from_string(configured)
+        elif app.config.get("GRIDS_VAPID_KEY_FILE"):
+            key = Vapid02.from_pem(Path(app.config["GRIDS_VAPID_KEY_FILE"]).read_bytes())
         else:
-            key = Vapid02.from_pem(_load_or_create(Path(app.config["GRIDS_VAPID_KEY_FILE"])))
+            raise RuntimeError("no VAPID key: set GRIDS_VAPID_PRIVATE_KEY")
         app.extensions[EXTENSION] = key
     return key
 

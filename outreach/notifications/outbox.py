@@ -54,7 +54,18 @@ def write(recipients: str, params: dict[str, Any]) -> int:
             insert into notifications (user_id, member_id, kind, cause, object_type, object_id, params, urgent)
             select user_id, member_id, kind, cause, object_type, object_id, params, urgent from recipients
             on conflict do nothing
-            returning id, user_id, member_id, kind, urgent
+            returning id, user_id, member_id, kind, cause, urgent
+        ), texted as (
+            -- One text per person and cause: to the account's own phone, else to its member's, and a member
+            -- with several accounts gets one text (on their first account's notification).
+            select i.id from inserted i
+            where i.kind = any(cast(:sms_kinds as text[]))
+              and (exists (select from users u where u.id = i.user_id and u.phone_encrypted is not null)
+                   or (exists (select from members m where m.id = i.member_id and m.phone_encrypted is not null)
+                       and not exists (select from inserted j where j.member_id = i.member_id
+                                       and j.cause = i.cause and j.user_id < i.user_id
+                                       and not exists (select from users u where u.id = j.user_id
+                                                       and u.phone_encrypted is not null))))
         ), delivered as (
             insert into notification_deliveries (notification_id, channel, not_before)
             select i.id, c.channel,
@@ -64,8 +75,7 @@ def write(recipients: str, params: dict[str, Any]) -> int:
             where (c.channel = 'in_app' and i.user_id is not null)
                or (c.channel = 'push' and i.user_id is not null
                    and exists (select from push_subscriptions s where s.user_id = i.user_id))
-               or (c.channel = 'sms' and i.kind = any(cast(:sms_kinds as text[]))
-                   and exists (select from members m where m.id = i.member_id and m.phone_encrypted is not null))
+               or (c.channel = 'sms' and i.id in (select id from texted))
             returning 1
         )
         select (select count(*) from delivered),
@@ -113,16 +123,19 @@ def to_users(user_ids: list[int], kind: str, cause: str, object_type: str, objec
           "object_id": str(object_id), "params": _json(params), "urgent": urgent})
 
 
-def to_member(member_id: int, kind: str, cause: str, object_type: str, object_id: str,
-              params: dict[str, Any]) -> int:
-    """One notification to every active account of a member (nothing when they have none)."""
+def assignments_changed(assignment_ids: list[int], change: str) -> int:
+    """Tell each assignment's member (every active account of theirs) that it began (``made``) or ended, one
+    statement for one assignment or a whole applied plan."""
     return write("""
-        select u.id as user_id, u.member_id, cast(:kind as text) as kind, cast(:cause as text) as cause,
-               cast(:object_type as text) as object_type, cast(:object_id as text) as object_id,
-               cast(:params as jsonb) as params, false as urgent
-        from users u where u.member_id = :member_id and u.active
-    """, {"member_id": member_id, "kind": kind, "cause": cause, "object_type": object_type,
-          "object_id": str(object_id), "params": _json(params)})
+        select u.id as user_id, a.member_id, 'assignment_changed' as kind,
+               'assignment:' || a.id || ':' || cast(:change as text) as cause,
+               'assignment' as object_type, a.id::text as object_id,
+               jsonb_build_object('assignment_id', a.id, 'grid_code', a.grid_code, 'role', a.role,
+                                  'change', cast(:change as text)) as params,
+               false as urgent
+        from assignments a join users u on u.member_id = a.member_id and u.active
+        where a.id = any(cast(:ids as bigint[]))
+    """, {"ids": list(assignment_ids), "change": change})
 
 
 def _json(params: dict[str, Any]) -> str:

@@ -16,6 +16,7 @@ import logging
 import select
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -43,6 +44,14 @@ def libpq_url(app: Flask) -> str:
     """The database URL as psycopg takes it."""
     url = make_url(app.config["SQLALCHEMY_DATABASE_URI"])
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _retry_wait(row, attempts: int, now: datetime) -> int:
+    """Seconds before the next attempt: the back-off, and for what is not urgent never inside the quiet
+    hours (a retry falling in them waits for their end)."""
+    wait = backoff_seconds(attempts)
+    quiet = None if row["urgent"] else outbox.quiet_until(now + timedelta(seconds=wait))
+    return max(wait, int((quiet - now).total_seconds()) + 1) if quiet else wait
 
 
 class Relay:
@@ -216,13 +225,18 @@ class Relay:
         return outcomes
 
     def _sms(self, connection, rows) -> list[tuple[str, str | None]]:
+        # The account's own phone first (a supervisor's), else the member's.
         members = sorted({row["member_id"] for row in rows if row["member_id"]})
+        users = sorted({row["user_id"] for row in rows if row["user_id"]})
         phones = {m: decrypt_phone(bytes(p)) for m, p in connection.execute(text(
             "select id, phone_encrypted from members where id = any(:ids) and phone_encrypted is not null"),
             {"ids": members})}
+        own = {u: decrypt_phone(bytes(p)) for u, p in connection.execute(text(
+            "select id, phone_encrypted from users where id = any(:ids) and phone_encrypted is not null"),
+            {"ids": users})}
         futures = []
         for row in rows:
-            phone = phones.get(row["member_id"])
+            phone = own.get(row["user_id"]) or phones.get(row["member_id"])
             if phone is None:
                 futures.append(None)
                 continue
@@ -243,6 +257,7 @@ class Relay:
 
     def _record(self, connection, channel: str, rows, outcomes) -> None:
         ids, statuses, errors, waits = [], [], [], []
+        now = datetime.now(UTC)
         for row, (outcome, error) in zip(rows, outcomes, strict=True):
             attempts = row["attempts"] + 1
             if outcome == "retry":
@@ -252,7 +267,7 @@ class Relay:
             ids.append(row["notification_id"])
             statuses.append(status)
             errors.append(error[:200] if error else None)
-            waits.append(backoff_seconds(attempts) if outcome == "retry" else 0)
+            waits.append(_retry_wait(row, attempts, now) if outcome == "retry" else 0)
         connection.execute(text("""
             update notification_deliveries d
             set status = r.status, attempts = d.attempts + 1,

@@ -6,6 +6,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from core.coords import CRS_CHOICES
 from core.fields import Documented, Text
 from core.geometry import LocatedPointField
+from core.openapi import one_given
 from grids.households.models import HOUSEHOLD_TAGS
 from grids.schemas import GRID_CODE, REGION_CODE
 from outreach.visits.models import FLAGS, OUTCOMES, TOPICS
@@ -52,6 +53,7 @@ class VisitInSchema(Schema):
     residents_reached = fields.Integer(allow_none=True, load_default=None, validate=validate.Range(0, 100))
     vulnerable_reached = fields.Integer(allow_none=True, load_default=None, validate=validate.Range(0, 100))
     notes = Text(allow_none=True, load_default=None, validate=validate.Length(max=1000))
+    OPENAPI_RULES = one_given(household_id="integer", new_household="object")
 
     @validates_schema
     def _one_household(self, data, **kwargs):

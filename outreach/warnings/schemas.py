@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from core.fields import Text
+from core.fields import PhoneNumber, Text
 from core.geometry import LocatedPointField
-from core.personal_data import PHONE, normalise_phone
+from core.openapi import any_given
 from grids.schemas import REGION_CODE
 from outreach.warnings.models import (
     ALL_EVENT_TYPES,
@@ -18,11 +18,6 @@ from outreach.warnings.models import (
 )
 
 
-def _check_phone(value: str) -> None:
-    if not PHONE.match(normalise_phone(value)):
-        raise ValidationError("Not a phone number.")
-
-
 class WarningInSchema(Schema):
     """A warning from the police's fund-warning model: a household id or an address point."""
 
@@ -31,7 +26,8 @@ class WarningInSchema(Schema):
     reason = Text(required=True, validate=validate.Length(1, 64))
     household_id = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(1, 2**63 - 1))
     location = LocatedPointField(load_default=None, allow_none=True)
-    phone = fields.String(load_default=None, allow_none=True, validate=_check_phone)
+    phone = fields.String(load_default=None, allow_none=True, validate=PhoneNumber())
+    OPENAPI_RULES = any_given(household_id="integer", location="object")
 
     @validates_schema
     def _where(self, data, **kwargs):
