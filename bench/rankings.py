@@ -25,7 +25,7 @@ from core.clock import LOCAL
 from core.extensions import db
 from grids.hierarchy import PREFIX_LENGTH, code_prefix
 from outreach.assessment import rankings
-from outreach.assessment.scorecard import current_scorecard
+from outreach.assessment.scorecard import scorecard_in_force
 from outreach.bulletins import pdf
 from outreach.bulletins import services as bulletins
 from outreach.visits.seed import seed_visits
@@ -35,12 +35,14 @@ RANK_TARGET_MS = 300
 PDF_TARGET_S = 5.0
 
 
-def coverage_from_visit_table(by: str, start, end) -> list[dict]:
-    """The coverage rows ``rankings.figures`` reads, computed from visits, households and regions."""
+def coverage_from_visit_table(by: str, start, end) -> list[tuple]:
+    """The coverage rows ``rankings.month_rows`` gives for one month, computed from visits, households and
+    regions: (code, name, month, households, vulnerable, households visited, vulnerable visited, visits,
+    flagged visits, app installed)."""
     length = PREFIX_LENGTH[by]
     start_ts = datetime.combine(start, datetime.min.time(), LOCAL)
     end_ts = datetime.combine(end + timedelta(days=1), datetime.min.time(), LOCAL)
-    rows = db.session.execute(text("""
+    return db.session.execute(text("""
         with period as (
             select left(v.village_code, :length) as key, v.household_id, v.outcome, v.flags,
                    cardinality(h.tags) > 0 as vulnerable
@@ -63,33 +65,35 @@ def coverage_from_visit_table(by: str, start, end) -> list[dict]:
                    count(*) filter (where cardinality(tags) > 0) as vulnerable
             from households where removed_at is null group by 1
         )
-        select r.code, r.name, coalesce(homes.households, 0), coalesce(visited.households_visited, 0),
-               coalesce(homes.vulnerable, 0), coalesce(visited.vulnerable_visited, 0),
-               coalesce(apps.app_installed, 0), coalesce(visited.visits, 0), coalesce(visited.flagged_visits, 0)
+        select r.code, r.name, cast(:month as date), coalesce(homes.households, 0), coalesce(homes.vulnerable, 0),
+               coalesce(visited.households_visited, 0), coalesce(visited.vulnerable_visited, 0),
+               coalesce(visited.visits, 0), coalesce(visited.flagged_visits, 0), coalesce(apps.app_installed, 0)
         from regions r
         left join homes on homes.key = left(r.code, :length) left join visited on visited.key = left(r.code, :length)
         left join apps on apps.key = left(r.code, :length)
         where r.level = :level order by r.code
-    """), {"start": start_ts, "end": end_ts, "length": length, "level": by}).all()
+    """), {"start": start_ts, "end": end_ts, "length": length, "level": by, "month": start}).all()
 
-    def ratio(part, whole):
-        return round(part / whole, 4) if whole else None
 
-    return [{"code": code, "name": name, "households": households, "households_visited": visited,
-             "vulnerable": vulnerable, "vulnerable_visited": vulnerable_visited, "app_installed": apps,
-             "visits": visits, "flagged_visits": flagged, "coverage": ratio(visited, households),
-             "vulnerable_coverage": ratio(vulnerable_visited, vulnerable), "app_install_rate": ratio(apps, households)}
-            for code, name, households, visited, vulnerable, vulnerable_visited, apps, visits, flagged in rows]
+def months_from_visit_table(prefix: str, by: str, months: list) -> list[tuple]:
+    """What ``rankings.month_rows`` gives for months (each its first day), from the visit table."""
+    return [row for month in months
+            for row in coverage_from_visit_table(by, month, rankings.parse_period(month.strftime("%Y-%m"))[1])]
+
+
+def with_figures_from_visit_table(function):
+    """``function()`` with the ranking's coverage figures computed from the visit table."""
+    original = rankings.month_rows
+    rankings.month_rows = months_from_visit_table
+    try:
+        return function()
+    finally:
+        rankings.month_rows = original
 
 
 def ranks_from_visit_table(by: str, start, end) -> dict[str, tuple]:
     """code → (score, rank, previous rank) with the coverage figures taken from the visit table."""
-    original = rankings.rows_under
-    rankings.rows_under = lambda prefix, level, s, e, sort: coverage_from_visit_table(level, s, e)
-    try:
-        result = rankings.rank_under("6109", by, start, end)
-    finally:
-        rankings.rows_under = original
+    result = with_figures_from_visit_table(lambda: rankings.rank_under("6109", by, start, end))
     return {r["code"]: (r["score"], r["rank"], r["previous_rank"]) for r in result["rows"]}
 
 
@@ -116,7 +120,7 @@ def main() -> None:
         visits, latest = db.session.execute(text("select count(*), max(visited_at) from visit_keys")).one()
         start, end = rankings.parse_period(latest.astimezone(LOCAL).strftime("%Y-%m"))
         console.print(f"{visits:,} visits stored; ranking {start:%Y-%m} (previous rank from "
-                      f"{rankings.previous_month(start)[0]:%Y-%m}); scorecard v{current_scorecard().version}")
+                      f"{rankings.previous_month(start)[0]:%Y-%m}); scorecard v{scorecard_in_force(end).version}")
 
         fast_seconds, fast = timed(lambda: rankings.rank_under("6109", "village", start, end), 7)
         slow_seconds, slow = timed(lambda: ranks_from_visit_table("village", start, end), 2)
@@ -132,15 +136,8 @@ def main() -> None:
         with app.test_request_context(headers={"Accept-Language": "zh-CN"}):
             pdf_seconds, data = timed(lambda: pdf.render(bulletins.build(city, start, end)), 3)
 
-            def from_visit_table():
-                original = rankings.rows_under
-                rankings.rows_under = lambda prefix, level, s, e, sort: coverage_from_visit_table(level, s, e)
-                try:
-                    return pdf.render(bulletins.build(city, start, end))
-                finally:
-                    rankings.rows_under = original
-
-            slow_pdf_seconds, _ = timed(from_visit_table, 1)
+            slow_pdf_seconds, _ = timed(
+                lambda: with_figures_from_visit_table(lambda: pdf.render(bulletins.build(city, start, end))), 1)
         verdict = "PASS" if pdf_seconds <= PDF_TARGET_S else "FAIL"
         console.print(f"city bulletin PDF ({len(data) / 1024:.0f} KiB, {code_prefix(CITY)}, counties): "
                       f"{pdf_seconds:.2f} s (≤ {PDF_TARGET_S:.0f} s: {verdict}); with the figures from the visit table "

@@ -112,12 +112,38 @@ def test_the_city_admin_adds_a_version_and_rankings_follow_it(client, two_months
     assert version > 1
     assert client.get(f"{API}/assessment/scorecard").get_json()["version"] == version
     assert sql("select count(*) from scorecards").scalar() == 2  # version 1 kept
-    body = ranking(client, f"region={TOWNSHIP}&by=village&period={PERIOD:%Y-%m}")
+    body = ranking(client, f"region={TOWNSHIP}&by=village&period={THIS_MONTH:%Y-%m}")
     assert body["scorecard_version"] == version
     for row in body["rows"]:
         assert row["score"] == round(100 * row["components"]["coverage"]["value"], 2)
         assert set(row["components"]) == {"coverage"}
+    # A month that closed before version 2 keeps the version it was ranked on.
+    closed = ranking(client, f"region={TOWNSHIP}&by=village&period={PERIOD:%Y-%m}")
+    assert closed["scorecard_version"] == 1 and closed["previous_scorecard_version"] == 1
+    assert all(len(row["components"]) > 1 for row in closed["rows"])
     assert sql("select count(*) from audit_log where action = 'assessment.scorecard'").scalar() == 1
+
+
+def test_the_previous_rank_is_the_one_the_version_in_force_last_month_gave(client):
+    last_month = month_before(THIS_MONTH)
+    visit_month(last_month, {V1: 60, V2: 30, V3: 0})
+    published = rows_by_code(ranking(client, f"region={TOWNSHIP}&by=village&period={last_month:%Y-%m}"))
+    assert [published[v]["rank"] for v in (V1, V2, V3)] == [1, 2, 3]
+    # This month a version that prefers low coverage: it would turn last month's ranks upside down.
+    inverted = {"components": {"coverage": {"weight": 1, "best": 0, "worst": 1}}, "list_size": 3}
+    response = client.put(f"{API}/assessment/scorecard", json=inverted)
+    assert response.status_code == 200
+    body = ranking(client, f"region={TOWNSHIP}&by=village&period={THIS_MONTH:%Y-%m}")
+    assert body["scorecard_version"] == response.get_json()["version"] > 1
+    assert body["previous_scorecard_version"] == 1
+    rows = rows_by_code(body)
+    assert [rows[v]["previous_rank"] for v in (V1, V2, V3)] == [1, 2, 3]
+    for code in (V1, V2, V3):
+        assert rows[code]["previous_score"] == published[code]["score"]
+        assert set(rows[code]["components"]) == {"coverage"}
+    # Last month asked for itself still answers what it published.
+    again = ranking(client, f"region={TOWNSHIP}&by=village&period={last_month:%Y-%m}")
+    assert again["scorecard_version"] == 1 and rows_by_code(again) == published
 
 
 @pytest.mark.parametrize("role,scope", [("county_admin", COUNTY), ("township_supervisor", TOWNSHIP),
@@ -359,3 +385,44 @@ def test_targets_are_set_for_levels_below_and_inside_the_scope(client):
 def test_progress_outside_the_scope_is_404(client):
     headers = user("ts", "township_supervisor", TOWNSHIP)
     assert_error(client.get(f"{API}/targets/progress?region=610902000000", headers=headers), 404)
+
+
+def test_ranking_counts_follow_voided_visits_tag_changes_and_removed_households(client):
+    """The monthly rollups the ranking reads stay equal to the coverage report of the same month after
+    every writer: a visit voided, a household becoming vulnerable, one removed, a late visit synced."""
+    voided = chief_visits(households(V1, 3), at(PERIOD), gap=timedelta(minutes=10), app=True)
+    chief_visits(households(V2, 4), at(PERIOD), gap=timedelta(minutes=10), mocked=True)
+    chief_visits(households(V2, 2), at(EARLIER), gap=timedelta(minutes=10))
+    fields = ("households_visited", "vulnerable_visited", "visits", "flagged_visits", "app_installed")
+
+    def same_as_the_coverage_report() -> dict[date, dict[str, dict]]:
+        months = {}
+        for first in (PERIOD, EARLIER):
+            body = ranking(client, f"region={TOWNSHIP}&by=village&period={first:%Y-%m}")
+            last = month_before(first.replace(day=28) + timedelta(days=8)) - timedelta(days=1)
+            response = client.get(f"{API}/coverage?region={TOWNSHIP}&by=village&from={first}&to={last}")
+            assert response.status_code == 200, response.get_json()
+            report = {row["code"]: row for row in response.get_json()}
+            for row in body["rows"]:
+                assert {f: row["counts"][f] for f in fields} == {f: report[row["code"]][f] for f in fields}, first
+            months[first] = {code: row["counts"] for code, row in rows_by_code(body).items()}
+        return months
+
+    before = same_as_the_coverage_report()
+    assert before[PERIOD][V1]["households_visited"] == 3 and before[PERIOD][V2]["flagged_visits"] == 4
+    assert before[EARLIER][V2]["households_visited"] == 2
+    # A visit voided, a visited household tagged vulnerable, another removed.
+    response = client.post(f"{API}/visits/{voided[0]}/review", json={"decision": "voided", "reason": "not there"})
+    assert response.status_code == 200, response.get_json()
+    assert client.patch(f"{API}/households/{households(V2, 1)[0]}", json={"tags": ["elderly"]}).status_code == 200
+    assert client.delete(f"{API}/households/{households(V1, 3)[2]}").status_code in (200, 204)
+    after = same_as_the_coverage_report()
+    assert after[PERIOD][V1]["households_visited"] == 1 and after[PERIOD][V1]["visits"] == 2
+    assert after[PERIOD][V1]["app_installed"] == 1
+    for first in (PERIOD, EARLIER):
+        assert after[first][V2]["vulnerable_visited"] == before[first][V2]["vulnerable_visited"] + 1
+    # A late visit of the earlier month moves only that month.
+    chief_visits(households(V3, 1), at(EARLIER, day=20))
+    late = same_as_the_coverage_report()
+    assert late[EARLIER][V3]["households_visited"] == after[EARLIER][V3]["households_visited"] + 1
+    assert late[PERIOD] == after[PERIOD]

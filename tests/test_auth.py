@@ -10,6 +10,7 @@ from sqlalchemy import text
 
 from config import load_config
 from core.extensions import db
+from core.keys import new_vapid_key
 from tests.conftest import ADMIN_PASSWORD
 from tests.helpers import PASSWORD, auth, first_village, make_user, member_in
 
@@ -201,11 +202,14 @@ def test_production_refuses_to_start_without_secrets(monkeypatch):
     monkeypatch.delenv("GRIDS_ADMIN_PASSWORD", raising=False)
     monkeypatch.delenv("GRIDS_TESTING", raising=False)
     monkeypatch.delenv("GRIDS_PHONE_KEY", raising=False)
-    with pytest.raises(RuntimeError, match="SECRET_KEY, GRIDS_PHONE_KEY, GRIDS_ADMIN_PASSWORD"):
-        load_config()
+    monkeypatch.delenv("GRIDS_VAPID_PRIVATE_KEY", raising=False)
+    every = "SECRET_KEY, GRIDS_PHONE_KEY, GRIDS_ADMIN_PASSWORD, GRIDS_VAPID_PRIVATE_KEY"
+    with pytest.raises(RuntimeError, match=every):
+        load_config()  # every missing secret named at once
     monkeypatch.setenv("SECRET_KEY", "x" * 40)
     monkeypatch.setenv("GRIDS_PHONE_KEY", "p" * 40)
     monkeypatch.setenv("GRIDS_ADMIN_PASSWORD", "y" * 12)
+    monkeypatch.setenv("GRIDS_VAPID_PRIVATE_KEY", new_vapid_key())
     assert load_config()["GRIDS_ENV"] == "production"
 
 

@@ -9,7 +9,18 @@ import pytest
 
 from core.clock import today
 from tests.helpers import assert_error, auth, make_user, sql
-from tests.test_certification import API, USERS, V, audit_entries, certified, ok, put_criteria, record_case, status_of
+from tests.test_certification import (
+    API,
+    USERS,
+    V,
+    W,
+    audit_entries,
+    certified,
+    ok,
+    put_criteria,
+    record_case,
+    status_of,
+)
 
 
 @pytest.fixture
@@ -51,13 +62,62 @@ def test_the_same_case_twice_is_one_case(client, user):
     assert client.post(f"{API}/cases", json=case_body(), headers=user("pol")).status_code == 201
 
 
-def test_a_reference_used_outside_the_callers_scope_is_409(client, user):
-    ok(client.post(f"{API}/cases", json=case_body(village_code="610927100002", external_ref="AJ-9"),
-                   headers=user("pol")), 201)
-    make_user("pol-622", "police", "610925000000")  # the county of V, not of the first case
-    assert_error(client.post(f"{API}/cases", json=case_body(external_ref="AJ-9"), headers=auth("pol-622")), 409,
-                 rule="external_ref")
-    assert sql("select count(*) from cases where external_ref = 'AJ-9'").scalar() == 1
+def interior(village: str) -> dict:
+    """A WGS84 point well inside a village."""
+    lon, lat = sql("""select ST_X(c), ST_Y(c) from (select (ST_MaximumInscribedCircle(boundary)).center as c
+                      from regions where code = :v) x""", v=village).one()
+    return {"lon": lon, "lat": lat}
+
+
+@pytest.fixture
+def reference_elsewhere(client, user):
+    """AJ-9 used in county 610927 (W); the headers of police of county 610925 (V's), who cannot see it."""
+    ok(client.post(f"{API}/cases", json=case_body(village_code=W, external_ref="AJ-9"), headers=user("pol")), 201)
+    make_user("pol-622", "police", "610925000000")
+    return auth("pol-622")
+
+
+def test_another_scopes_reference_is_unknown_here_and_records_the_case(client, reference_elsewhere):
+    taken = client.post(f"{API}/cases", json=case_body(external_ref="AJ-9"), headers=reference_elsewhere)
+    unknown = client.post(f"{API}/cases", json=case_body(external_ref="AJ-10"), headers=reference_elsewhere)
+    assert taken.status_code == unknown.status_code == 201
+    volatile = ("id", "external_ref", "created_at")
+    assert {k: v for k, v in taken.get_json().items() if k not in volatile} == \
+        {k: v for k, v in unknown.get_json().items() if k not in volatile}
+    assert taken.get_json()["village_code"] == V
+    # Idempotent in the caller's scope: the same reference again is its own case, not the other county's.
+    again = client.post(f"{API}/cases", json=case_body(external_ref="AJ-9"), headers=reference_elsewhere)
+    assert again.status_code == 200 and again.get_json()["id"] == taken.get_json()["id"]
+    assert sql("select village_code from cases where external_ref = 'AJ-9' order by id").scalars().all() == [W, V]
+
+
+@pytest.mark.parametrize("changes", [
+    {"village_code": W},                                    # a village of the other county
+    {"village_code": "610925100999"},                       # no such village
+    {"village_code": None, "location": "W"},                # a point in the other county
+    {"village_code": None, "location": {"lon": 109.0, "lat": 34.5}},  # north of the city
+    {"occurred_on": "2999-01-01"},                          # an answer about the body, not the reference
+])
+def test_another_scopes_reference_answers_byte_for_byte_like_an_unknown_one(client, reference_elsewhere, changes):
+    changes = {k: interior(W) if v == "W" else v for k, v in changes.items()}
+    data = {k: v for k, v in case_body(**changes).items() if v is not None}
+    taken = client.post(f"{API}/cases", json={**data, "external_ref": "AJ-9"}, headers=reference_elsewhere)
+    unknown = client.post(f"{API}/cases", json={**data, "external_ref": "AJ-404"}, headers=reference_elsewhere)
+    assert taken.status_code == unknown.status_code == 422
+    assert taken.get_data() == unknown.get_data()
+    assert W not in taken.get_data(as_text=True)
+    assert sql("select count(*) from cases where external_ref in ('AJ-9', 'AJ-404')").scalar() == 1
+
+
+def test_an_out_of_scope_village_answers_like_an_unknown_one(client, reference_elsewhere):
+    elsewhere = client.post(f"{API}/cases", json=case_body(village_code=W), headers=reference_elsewhere)
+    nowhere = client.post(f"{API}/cases", json=case_body(village_code="610925100999"), headers=reference_elsewhere)
+    assert elsewhere.status_code == nowhere.status_code == 422
+    assert elsewhere.get_data() == nowhere.get_data()
+    data = {k: v for k, v in case_body(location=interior(W)).items() if k != "village_code"}
+    in_w = client.post(f"{API}/cases", json=data, headers=reference_elsewhere)
+    assert in_w.status_code == 422 and W not in in_w.get_data(as_text=True)
+    assert in_w.get_json()["errors"] == {"json": {"location": ["The point is outside every village of your scope."]}}
 
 
 def test_police_void_a_case_it_stays_listed_and_stops_counting(client, user):

@@ -338,7 +338,8 @@ def test_reset_empties_the_territory_with_the_tables_outreach_keeps_about_it():
 
     dependent = signals.dependent_tables()
     assert set(dependent) == {"visits", "visit_keys", "household_coverage", "household_visit_days", "grid_coverage",
-                              "grid_day_counts", "village_day_counts", "last_completed_counts"}
+                              "grid_day_counts", "village_day_counts", "last_completed_counts",
+                              "household_visit_months", "village_month_counts", "village_app_counts"}
     tables = [*dependent, *queries.TERRITORY_TABLES]
     assert rows("select count(*) from households")[0][0] > 0  # the seeded territory is there to remove
     queries.truncate_territory(dependent)  # rolled back with the test

@@ -99,11 +99,19 @@ def test_an_id_spelled_twice_waits_for_its_first_occurrence():
 def test_stored_keys_answer_duplicate_or_conflict():
     same, changed, fresh = visit(), visit(), visit()
     batch = read(same, changed, fresh)
-    sync.settle_retries(batch, {same["id"]: StoredKey(sync.content_hash(same), 11, ["low_accuracy"]),
-                                changed["id"]: StoredKey("0" * 32, 11, [])})
+    sync.settle_retries(batch, {same["id"]: StoredKey(sync.content_hash(same), 11, ["low_accuracy"], 7),
+                                changed["id"]: StoredKey("0" * 32, 11, [], 7)})
     assert batch.results[0] == sync.result(same["id"], "duplicate", ["low_accuracy"], household_id=11)
     assert batch.results[1] == sync.result(changed["id"], "conflict", household_id=11)
     assert [v.id for v in batch.accepted()] == [fresh["id"]]
+
+
+def test_another_members_stored_key_is_a_conflict_that_tells_nothing_of_that_visit():
+    copied, changed = visit(), visit()
+    batch = read(copied, changed)
+    sync.settle_retries(batch, {copied["id"]: StoredKey(sync.content_hash(copied), 11, ["low_accuracy"], 8),
+                                changed["id"]: StoredKey("0" * 32, 12, [], 8)})
+    assert batch.results == [sync.result(copied["id"], "conflict"), sync.result(changed["id"], "conflict")]
 
 
 def test_the_time_window():
@@ -247,7 +255,7 @@ def test_a_visit_stored_first_by_a_concurrent_retry_answers_as_a_retry():
     item = visit()
     batch = read(item)
     visits = batch.accepted()
-    sync.settle_stored(batch, visits, {}, {item["id"]: StoredKey(sync.content_hash(item), 11, [])})
+    sync.settle_stored(batch, visits, {}, {item["id"]: StoredKey(sync.content_hash(item), 11, [], 7)})
     assert sync.answer_repeats(batch) == [sync.result(item["id"], "duplicate", [], household_id=11)]
 
 

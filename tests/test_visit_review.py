@@ -19,7 +19,7 @@ TOWNSHIP = "610981100000"
 COUNTY = "610981000000"
 OTHER_TOWNSHIP = "610922100000"
 ROLLUPS = ("grid_day_counts", "village_day_counts", "grid_coverage", "household_visit_days", "household_coverage",
-           "last_completed_counts")
+           "last_completed_counts", "household_visit_months", "village_month_counts", "village_app_counts")
 
 
 def households(n: int, village: str = VILLAGE) -> list[int]:
@@ -50,6 +50,13 @@ def snapshot(village: str = VILLAGE) -> dict[str, list]:
                                   "order by 1", l=like).all(),
         "last_completed_counts": sql("select day, households, vulnerable from last_completed_counts "
                                      "where village_code = :v and households <> 0 order by 1", v=village).all(),
+        "household_visit_months": sql("select household_id, month, vulnerable from household_visit_months "
+                                      "where village_code = :v order by 1, 2", v=village).all(),
+        "village_month_counts": sql("select month, households, vulnerable, visits, flagged from village_month_counts "
+                                    "where village_code = :v and (visits <> 0 or households <> 0) order by 1",
+                                    v=village).all(),
+        "village_app_counts": sql("select app_installed from village_app_counts where village_code = :v "
+                                  "and app_installed <> 0", v=village).all(),
     }
 
 

@@ -434,6 +434,9 @@ ROLLUP_TABLES = {
     "household_visit_days": "household_id = :household",
     "household_coverage": "household_id = :household",
     "last_completed_counts": "village_code = :village and day = :day",
+    "household_visit_months": "household_id = :household",
+    "village_month_counts": "village_code = :village and month = date_trunc('month', cast(:day as date))::date",
+    "village_app_counts": "village_code = :village",
 }
 
 
@@ -659,6 +662,19 @@ def assert_rollups_match_visits():
          f"max({day}) filter (where outcome = 'completed') as last_day from visits group by 1, 2) v "
          f"join households h on h.county_code = v.county_code and h.id = v.household_id "
          f"where v.last_day is not null group by 1, 2")
+    month = f"date_trunc('month', {day})::date"
+    same("select county_code, household_id, month, village_code, vulnerable from household_visit_months",
+         f"select distinct v.county_code, v.household_id, {month}, v.village_code, cardinality(h.tags) > 0 "
+         f"from visits v join households h on h.county_code = v.county_code and h.id = v.household_id "
+         f"where v.outcome = 'completed'")
+    same("select village_code, month, households, vulnerable, visits, flagged from village_month_counts "
+         "where visits <> 0 or households <> 0",
+         f"select v.village_code, {month}, count(distinct v.household_id) filter (where v.outcome = 'completed'), "
+         f"count(distinct v.household_id) filter (where v.outcome = 'completed' and cardinality(h.tags) > 0), "
+         f"count(*), count(*) filter (where cardinality(v.flags) > 0) "
+         f"from visits v join households h on h.county_code = v.county_code and h.id = v.household_id group by 1, 2")
+    same("select village_code, app_installed from village_app_counts where app_installed <> 0",
+         "select village_code, sum(app_installed) from grid_coverage group by 1 having sum(app_installed) <> 0")
 
 
 def test_rollups_follow_every_sync(client, phone):
@@ -792,3 +808,21 @@ def test_bad_gzip_is_400_and_a_bomb_is_413(client, phone, app):
     assert len(bomb) < 100_000
     assert_error(client.post(SYNC, data=bomb, headers=headers), 413)
     assert counts() == before
+
+
+def test_another_members_visit_id_tells_nothing_of_that_visit(client, phone):
+    other_row = next(r for r in lone_chiefs() if r.village_code[:6] == phone.county and r.member_id != phone.member_id)
+    other = make_phone("w-other", other_row)
+    visit = item(phone, mocked=True)
+    [first] = sync(client, phone, [visit])
+    assert first["status"] == "created" and first["flags"] and first["household_id"] == phone.households[0]
+    before = counts()
+    # The same id from another member of the county, copied whole or with their own household: a conflict
+    # that names neither the household nor the flags of the visit stored under it, and changes nothing.
+    for copied in (visit, item(other, id=visit["id"])):
+        [result] = sync(client, other, [copied])
+        assert result == {"id": visit["id"], "status": "conflict", "flags": [], "errors": {}, "household_id": None}
+    assert counts() == before
+    # The member who stored it still gets the retry answer.
+    [again] = sync(client, phone, [visit])
+    assert again == first | {"status": "duplicate"}

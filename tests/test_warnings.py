@@ -560,12 +560,16 @@ def test_an_outcome_retry_is_200(client, police, field):
     assert detail(client, warning["id"])["amount_yuan"] == 300.0
 
 
-def test_the_same_event_id_on_another_warning_is_409(client, police, field):
+def test_an_event_id_is_a_key_per_warning(client, police, field):
+    """The same id on another warning is that warning's own event (ids are keys of retries per warning,
+    so one recorded on a warning the caller cannot see answers like a new one)."""
     one, two = new_warning(client, police, field), new_warning(client, police, field)
     event_id, at = str(uuid.uuid4()), datetime.now(UTC)
-    post_event(client, field.headers, one["id"], "acknowledged", event_id=event_id, at=at)
-    post_event(client, field.headers, two["id"], "acknowledged", 409, event_id=event_id, at=at)
-    assert detail(client, two["id"])["status"] == "open"
+    first = post_event(client, field.headers, one["id"], "acknowledged", event_id=event_id, at=at)
+    second = post_event(client, field.headers, two["id"], "acknowledged", 201, event_id=event_id, at=at)
+    assert first == second
+    assert detail(client, one["id"])["status"] == detail(client, two["id"])["status"] == "acknowledged"
+    assert sql("select count(*) from warning_events where id = :e", e=event_id).scalar() == 2
 
 
 # --- the meeting is a visit ---
@@ -831,3 +835,29 @@ def test_a_reference_taken_in_another_scope_answers_exactly_as_an_unknown_one(cl
     created = client.post(f"{API}/warnings", json=body(external_ref="POL-TAKEN", household_id=own), headers=headers)
     assert created.status_code == 201, created.get_json()
     assert created.get_json()["village_code"].startswith(OTHER_COUNTY)
+
+
+def test_an_event_id_recorded_on_another_scopes_warning_answers_exactly_as_an_unknown_one(client, police, field):
+    taken = str(uuid.uuid4())
+    post_event(client, field.headers, new_warning(client, police, field)["id"], "acknowledged", event_id=taken)
+    # A liaison of another village, who cannot see the first warning, with two warnings of their own.
+    cell = f"{VILLAGE_2}-01-01"
+    member = free_members(VILLAGE_2, 1)[0]
+    assign(client, member, cell, "liaison")
+    make_user("gw_other", "grid_worker", VILLAGE_2, member)
+    headers = auth("gw_other")
+    first, second = (post_warning(client, police, household_id=household_of(cell)) for _ in range(2))
+    assert first["assigned_member_id"] == second["assigned_member_id"] == member
+    at = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=2)
+    answers = [client.post(f"{API}/warnings/{warning['id']}/events", headers=headers,
+                           json={"id": event_id, "type": "acknowledged", "at": at.isoformat()})
+               for warning, event_id in ((first, taken), (second, str(uuid.uuid4())))]
+    assert [a.status_code for a in answers] == [201, 201], answers[0].get_data(as_text=True)
+    assert answers[0].get_json()["id"] == taken
+    assert {k: v for k, v in answers[0].get_json().items() if k != "id"} == \
+        {k: v for k, v in answers[1].get_json().items() if k != "id"}
+    assert detail(client, first["id"])["status"] == "acknowledged"
+    # On its own warning the id is still the key of retries.
+    again = client.post(f"{API}/warnings/{first['id']}/events", headers=headers,
+                        json={"id": taken, "type": "acknowledged", "at": at.isoformat()})
+    assert again.status_code == 200 and again.get_json() == answers[0].get_json()

@@ -6,7 +6,7 @@
   village, so importing the same CSV twice updates rather than duplicates.
 
 Revision ID: 0018_zones_external_ids
-Revises: 0028_user_phones
+Revises: 0024_monthly_rollups
 Create Date: 2026-11-29 22:40:00
 
 """
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0018_zones_external_ids'
-down_revision = '0028_user_phones'
+down_revision = '0024_monthly_rollups'
 branch_labels = None
 depends_on = None
 

@@ -1,8 +1,10 @@
 """Rankings among siblings: every region of a level under a region, scored on the scorecard for a month.
 
-Figures come from the coverage rollups (households and vulnerable households visited,
-visits, flagged visits, app installs), the warnings and cases of the month and the
-campaigns held in it; nothing scans the visit history.  Who may see a ranking: anyone
+Figures come from the monthly coverage rollups (households and vulnerable households
+visited, visits, flagged visits: one row per village and month) and the villages' app
+installs, the warnings and cases of the month and the campaigns held in it; nothing
+scans the visit history.  The month and the one before (for the previous rank) are read
+together: two statements whatever the number of regions.  Who may see a ranking: anyone
 at or above the ranked level, for the regions inside their scope and their own peers
 (the siblings of their scope region), which is what a bulletin publishes.
 """
@@ -14,14 +16,12 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 
-from core.clock import LOCAL, today
+from core.clock import today
 from core.errors import Forbidden, Invalid, NotFound
 from grids.hierarchy import PREFIX_LENGTH, REGION_LEVELS, code_prefix
 from outreach.assessment import queries
-from outreach.assessment.scorecard import current_scorecard, score
-from outreach.campaigns import queries as campaign_queries
-from outreach.coverage.services import rows_under
-from outreach.warnings import queries as warning_queries
+from outreach.assessment.scorecard import scorecard_in_force, scorer
+from outreach.coverage.queries import month_rows
 
 DEPTH = {level: depth for depth, level in enumerate(REGION_LEVELS)}
 
@@ -69,38 +69,38 @@ def _ratio(part: float, whole: float, scale: float = 1.0) -> float | None:
     return part * scale / whole if whole else None
 
 
-def figures(prefix: str, by: str, start: date, end: date) -> dict[str, dict[str, Any]]:
-    """Per region of level ``by`` under ``prefix``: the month's counts and component values."""
+def _share(part: int, whole: int) -> float | None:
+    """A coverage share as the coverage report gives it (4 decimals)."""
+    return round(part / whole, 4) if whole else None
+
+
+def figures(prefix: str, by: str, months: list[date]) -> dict[date, dict[str, dict[str, Any]]]:
+    """Per local month (its first day), per region of level ``by`` under ``prefix``: the counts and
+    component values, from two statements whatever the number of regions and months."""
     length = PREFIX_LENGTH[by]
     parent_length = PREFIX_LENGTH[REGION_LEVELS[DEPTH[by] - 1]]
-    coverage = rows_under(prefix, by, start, end, "code")
-    warnings = {row[0]: row for row in warning_queries.summary(
-        prefix, length, by, datetime.combine(start, datetime.min.time(), LOCAL),
-        datetime.combine(end + timedelta(days=1), datetime.min.time(), LOCAL))}
-    cases = queries.cases_by_group(prefix, length, start, end)
-    campaigns = campaign_queries.counts_by_group(prefix, length, start, end)
-    result = {}
-    for row in coverage:
-        code = row["code"]
-        key = code[:length]
-        _, _, issued, met, on_time, _, _, _, median = warnings.get(code, (code, "", 0, 0, 0, 0, 0, 0, None))
-        households = row["households"]
-        n_cases, n_campaigns = cases.get(key, 0), campaigns.get(key, 0)
-        result[code] = {
-            "code": code, "name": row["name"], "parent_code": code[:parent_length].ljust(12, "0"),
-            "counts": {"households": households, "households_visited": row["households_visited"],
-                       "vulnerable": row["vulnerable"], "vulnerable_visited": row["vulnerable_visited"],
-                       "app_installed": row["app_installed"], "visits": row["visits"],
-                       "flagged_visits": row["flagged_visits"], "warnings": int(issued), "warnings_met": int(met),
-                       "warnings_met_on_time": int(on_time), "cases": n_cases, "campaigns": n_campaigns},
+    others = queries.month_figures(prefix, length, months)
+    none = (0, 0, 0, None, 0, 0)
+    result: dict[date, dict[str, dict[str, Any]]] = {month: {} for month in months}
+    for code, name, month, households, vulnerable, visited, vulnerable_visited, visits, flagged, apps in \
+            month_rows(prefix, by, months):
+        issued, met, on_time, median, n_cases, n_campaigns = others.get((code[:length], month), none)
+        visited, vulnerable_visited, visits, flagged, apps = \
+            int(visited), int(vulnerable_visited), int(visits), int(flagged), int(apps)
+        result[month][code] = {
+            "code": code, "name": name, "parent_code": code[:parent_length].ljust(12, "0"),
+            "counts": {"households": households, "households_visited": visited, "vulnerable": vulnerable,
+                       "vulnerable_visited": vulnerable_visited, "app_installed": apps, "visits": visits,
+                       "flagged_visits": flagged, "warnings": issued, "warnings_met": met,
+                       "warnings_met_on_time": on_time, "cases": n_cases, "campaigns": n_campaigns},
             "values": {
-                "coverage": row["coverage"], "vulnerable_coverage": row["vulnerable_coverage"],
-                "app_install_rate": row["app_install_rate"],
+                "coverage": _share(visited, households), "vulnerable_coverage": _share(vulnerable_visited, vulnerable),
+                "app_install_rate": _share(apps, households),
                 "warnings_met_on_time": _ratio(on_time, issued),
                 "median_minutes_to_meet": None if median is None else float(median),
                 "cases_per_10k_households": _ratio(n_cases, households, 10_000),
                 "zero_cases": 1.0 if n_cases == 0 else 0.0,
-                "flagged_share": _ratio(row["flagged_visits"], row["visits"]),
+                "flagged_share": _ratio(flagged, visits),
                 "campaigns_per_1k_households": _ratio(n_campaigns, households, 1_000),
             },
         }
@@ -123,32 +123,38 @@ def _rank(rows: list[dict[str, Any]], key: str) -> dict[str, int | None]:
     return ranks
 
 
-def _scored(prefix: str, by: str, start: date, end: date, components: dict[str, Any]) -> list[dict[str, Any]]:
-    rows = []
-    for row in figures(prefix, by, start, end).values():
-        row["score"], row["components"] = score(row["values"], components)
-        rows.append(row)
-    return rows
+def _scored(rows: dict[str, dict[str, Any]], components: dict[str, Any], parts: bool = True) -> list[dict[str, Any]]:
+    score_of = scorer(components)
+    for row in rows.values():
+        row["score"], row["components"] = score_of(row.pop("values"), parts)
+    return list(rows.values())
 
 
 def rank_under(prefix: str, by: str, start: date, end: date) -> dict[str, Any]:
-    """Rows of every level-``by`` region under ``prefix`` for a month, with ranks now and the month before."""
-    scorecard = current_scorecard()
-    rows = _scored(prefix, by, start, end, scorecard.components)
+    """Rows of every level-``by`` region under ``prefix`` for a month, with ranks now and the month before.
+
+    Each month is scored on the scorecard version in force for it, so the previous rank is
+    the one that month's ranking gave (and its bulletin published), whatever changed since.
+    """
+    scorecard = scorecard_in_force(end)
     previous_start, previous_end = previous_month(start)
-    before = {r["code"]: r for r in _scored(prefix, by, previous_start, previous_end, scorecard.components)}
+    previous_scorecard = scorecard_in_force(previous_end)
+    months = figures(prefix, by, [previous_start, start])
+    rows = _scored(months[start], scorecard.components)
+    before = {r["code"]: r for r in _scored(months[previous_start], previous_scorecard.components, parts=False)}
     ranks, previous_ranks = _rank(rows, "score"), _rank(list(before.values()), "score")
     for row in rows:
+        earlier = before.get(row["code"])
         row["rank"] = ranks[row["code"]]
         row["previous_rank"] = previous_ranks.get(row["code"])
-        row["previous_score"] = before.get(row["code"], {}).get("score")
+        row["previous_score"] = earlier["score"] if earlier else None
         row["rank_change"] = (row["previous_rank"] - row["rank"]
                               if row["rank"] is not None and row["previous_rank"] is not None else None)
-        row["previous_counts"] = before.get(row["code"], {}).get("counts")
-        del row["values"]
+        row["previous_counts"] = earlier["counts"] if earlier else None
     rows.sort(key=lambda r: (r["parent_code"], r["rank"] is None, r["rank"] or 0, r["code"]))
     return {"period": start.strftime("%Y-%m"), "from": start, "to": end, "by": by,
-            "scorecard_version": scorecard.version, "list_size": scorecard.list_size, "rows": rows}
+            "scorecard_version": scorecard.version, "previous_scorecard_version": previous_scorecard.version,
+            "list_size": scorecard.list_size, "rows": rows}
 
 
 def rankings(user, region_code: str | None, by: str, period: str | None) -> dict[str, Any]:

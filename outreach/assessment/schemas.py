@@ -82,7 +82,9 @@ class RankingSchema(Schema):
     period = fields.String()
     from_ = fields.Date(data_key="from", attribute="from")
     to = fields.Date()
-    scorecard_version = fields.Integer()
+    scorecard_version = fields.Integer(metadata={"description": "the version in force for the month"})
+    previous_scorecard_version = fields.Integer(
+        metadata={"description": "the version the month before was scored on (its previous ranks)"})
     rows = fields.List(fields.Nested(RankingRowSchema))
 
 

@@ -1,12 +1,15 @@
 """The versioned scorecard: reading, adding a version, and scoring a region's component values."""
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
+from core.clock import LOCAL
 from core.errors import Invalid, NotFound
 from core.extensions import db
 from grids.accounts import audit
@@ -21,8 +24,25 @@ def current_scorecard() -> Scorecard:
     return scorecard
 
 
+def scorecard_in_force(last_day: date) -> Scorecard:
+    """The version in force for a month: the latest one added before the month ended (local time).
+
+    A month is scored on the version its bulletin was (or would have been) published under,
+    so a later version never re-scores history; for the month under way that is the latest.
+    Months before the first version are scored on the first (the defaults, version 1).
+    """
+    closed = datetime.combine(last_day + timedelta(days=1), datetime.min.time(), LOCAL)
+    scorecard = db.session.scalar(select(Scorecard).where(Scorecard.created_at < closed)
+                                  .order_by(Scorecard.version.desc()).limit(1))
+    if scorecard is None:
+        scorecard = db.session.scalar(select(Scorecard).order_by(Scorecard.version).limit(1))
+    if scorecard is None:
+        raise NotFound(_l("No scorecard is defined."))
+    return scorecard
+
+
 def set_scorecard(data: dict[str, Any], actor: str | None) -> Scorecard:
-    """Add a scorecard version (rankings computed before keep the version they name)."""
+    """Add a scorecard version: it scores the month under way and the ones after (closed months keep theirs)."""
     components = data["components"]
     errors: dict[str, list[str]] = {}
     for name, spec in components.items():
@@ -43,23 +63,31 @@ def set_scorecard(data: dict[str, Any], actor: str | None) -> Scorecard:
     return scorecard
 
 
-def score(values: dict[str, float | None], components: dict[str, Any]) -> tuple[float | None, dict[str, Any]]:
-    """The score (0-100) of one region's component values, and each component's part.
+def scorer(components: dict[str, Any]) -> Callable[..., tuple[float | None, dict[str, Any] | None]]:
+    """The scoring function of a scorecard's components: component values → (score 0-100, each part).
 
     A component scores ``(value - worst) / (best - worst)`` clamped to 0..1; components
-    without a value are left out and the remaining weights rescaled to 100.
+    without a value are left out and the remaining weights rescaled to 100.  The specs are
+    read once (a city ranking scores thousands of regions), and ``parts=False`` skips the
+    parts where only the score is wanted (the month before, for the previous rank).
     """
-    parts: dict[str, Any] = {}
-    weighted = total = 0.0
-    for name, spec in components.items():
-        value = values.get(name)
-        weight = float(spec["weight"])
-        if value is None:
-            parts[name] = {"value": None, "score": None, "weight": weight}
-            continue
-        share = (value - spec["worst"]) / (spec["best"] - spec["worst"])
-        share = min(1.0, max(0.0, share))
-        parts[name] = {"value": round(value, 4), "score": round(share, 4), "weight": weight}
-        weighted += weight * share
-        total += weight
-    return (round(100 * weighted / total, 2) if total else None), parts
+    specs = [(name, float(spec["weight"]), spec["worst"], spec["best"] - spec["worst"])
+             for name, spec in components.items()]
+
+    def score_of(values: dict[str, float | None], parts: bool = True) -> tuple[float | None, dict[str, Any] | None]:
+        detail: dict[str, Any] | None = {} if parts else None
+        weighted = total = 0.0
+        for name, weight, worst, span in specs:
+            value = values.get(name)
+            if value is None:
+                if parts:
+                    detail[name] = {"value": None, "score": None, "weight": weight}
+                continue
+            share = min(1.0, max(0.0, (value - worst) / span))
+            if parts:
+                detail[name] = {"value": round(value, 4), "score": round(share, 4), "weight": weight}
+            weighted += weight * share
+            total += weight
+        return (round(100 * weighted / total, 2) if total else None), detail
+
+    return score_of

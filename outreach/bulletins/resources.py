@@ -43,6 +43,8 @@ class BulletinSchema(Schema):
     to = fields.String()
     by = fields.String()
     scorecard_version = fields.Integer()
+    previous_scorecard_version = fields.Integer(
+        allow_none=True, metadata={"description": "the version last month's ranks were scored on"})
     generated_at = fields.String()
     edition = fields.Integer(allow_none=True, metadata={"description": "null: a draft computed now"})
     summary = fields.Dict()

@@ -81,6 +81,7 @@ def build(region, start: date, end: date) -> dict[str, Any]:
         "region": {"code": region.code, "name": region.name, "level": region.level},
         "period": start.strftime("%Y-%m"), "from": start.isoformat(), "to": end.isoformat(), "by": by,
         "scorecard_version": ranking["scorecard_version"],
+        "previous_scorecard_version": ranking["previous_scorecard_version"],
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"), "edition": None,
         "summary": {**totals, "coverage": _share(totals["households_visited"], totals["households"]),
                     "vulnerable_coverage": _share(totals["vulnerable_visited"], totals["vulnerable"]),

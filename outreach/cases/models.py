@@ -42,7 +42,9 @@ class Case(Scoped, Created, db.Model):
         Index("ix_cases_village_code_occurred_on", "village_code", "occurred_on",
               postgresql_ops={"village_code": "varchar_pattern_ops"}),
         Index("ix_cases_id", "id"),
-        Index("uq_cases_external_ref", "county_code", "external_ref", unique=True,
+        # Unique per village (county first: the distribution column of the Citus layout), so a
+        # reference another scope used can be used again here: looked up in scope, it is unknown.
+        Index("uq_cases_village_external_ref", "county_code", "village_code", "external_ref", unique=True,
               postgresql_where=text("external_ref is not null")),
         Index("ix_cases_external_ref", "external_ref", postgresql_where=text("external_ref is not null")),
     )

@@ -35,9 +35,10 @@ def unvoided_cases_since(village_code: str, since) -> int:
 
 
 def case_by_external_ref(external_ref: str) -> Case | None:
-    """The case recorded under a police reference, wherever it is (the caller checks the scope)."""
+    """The first case recorded under a police reference in the caller's scope (scoped: another
+    scope's case is not found)."""
     return db.session.scalar(select(Case).where(Case.external_ref == external_ref)
-                             .order_by(Case.created_at).limit(1).execution_options(unscoped=True))
+                             .order_by(Case.created_at, Case.id).limit(1))
 
 
 def village_of_point(lon: float, lat: float) -> str | None:

@@ -26,15 +26,16 @@ def create_case(data: dict[str, Any], actor: str | None) -> tuple[Case, bool]:
     """Record a case in the village containing its location (or the one named); (case, created).
 
     Idempotent on ``external_ref``: the police system's reference sent again answers the
-    case recorded the first time (serialised by an advisory lock on the reference).
+    case recorded the first time (serialised by an advisory lock on the reference).  The
+    reference is looked up in the caller's scope only, so another scope's reference is
+    simply unknown here and answers exactly as one nobody used (a reference is unique per
+    village, and no scope is smaller than a village).
     """
     if data.get("external_ref"):
         db.session.execute(text("select pg_advisory_xact_lock(hashtext('case:' || :ref))"),
                            {"ref": data["external_ref"]})
         existing = queries.case_by_external_ref(data["external_ref"])
         if existing is not None:
-            if not in_scope(db.session, existing.village_code):
-                raise Conflict(_l("This external_ref is already used by another case."), rule="external_ref")
             db.session.commit()  # releases the lock
             return existing, False
     point = data.get("location")

@@ -11,7 +11,14 @@ Read by coverage reports, never the visit history:
   cell (and per village) per local day;
 - ``last_completed_counts``: per village and day, households whose *latest*
   completed visit is that day (and how many vulnerable), so a period ending today
-  sums at most villages × days small rows.
+  sums at most villages × days small rows;
+- ``household_visit_months``: one row per household per local month with a completed
+  visit (its insert is what tells a household new to the month, even under concurrent syncs);
+- ``village_month_counts``: per village and month, households with a completed visit
+  in it (and how many vulnerable), visits and flagged visits, so a month's figures for
+  the whole city (rankings, bulletins) are one small row per village;
+- ``village_app_counts``: per village, households whose latest recorded answer is "app
+  installed" (the cells' ``app_installed`` summed, kept with them).
 """
 from __future__ import annotations
 
@@ -112,3 +119,39 @@ class LastCompletedCount(db.Model):
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     households: Mapped[int] = mapped_column(Integer, default=0)
     vulnerable: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class HouseholdVisitMonth(db.Model):
+    """A household had a completed visit in a local month (``month``: its first day)."""
+
+    __tablename__ = "household_visit_months"
+
+    county_code: Mapped[str] = mapped_column(String(6), primary_key=True)
+    household_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    village_code: Mapped[str] = mapped_column(String(12))
+    vulnerable: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class VillageMonthCount(db.Model):
+    """A village's month: households with a completed visit in it, how many vulnerable, visits, flagged visits."""
+
+    __tablename__ = "village_month_counts"
+    __table_args__ = (Index("ix_village_month_counts_month", "month", "village_code",
+                            postgresql_include=["households", "vulnerable", "visits", "flagged"]),)
+
+    village_code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    households: Mapped[int] = mapped_column(Integer, default=0)
+    vulnerable: Mapped[int] = mapped_column(Integer, default=0)
+    visits: Mapped[int] = mapped_column(Integer, default=0)
+    flagged: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class VillageAppCount(db.Model):
+    """Households of a village whose latest recorded answer is "app installed" (a state, not a period)."""
+
+    __tablename__ = "village_app_counts"
+
+    village_code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    app_installed: Mapped[int] = mapped_column(Integer, default=0)

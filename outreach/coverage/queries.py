@@ -55,6 +55,35 @@ def village_households_visited(village_code: ColumnElement, start: date, end: da
     return visited.scalar_subquery()
 
 
+def month_rows(prefix: str, by: str, months: list[date]) -> list[tuple]:
+    """Per region of level ``by`` under a prefix and per local month (its first day), in one statement:
+    (code, name, month, households, vulnerable households, households visited, vulnerable visited,
+    visits, flagged visits, households with the app installed).
+
+    The months' figures are the village month counters (one row per village and month), summed per
+    group; app installs are the current state, as in the coverage report (the village counters, read
+    once for all the months).
+    """
+    return db.session.execute(text("""
+        with months as (
+            select left(village_code, :length) as key, month, sum(households) as households,
+                   sum(vulnerable) as vulnerable, sum(visits) as visits, sum(flagged) as flagged
+            from village_month_counts where month = any(:months) and village_code like :like group by 1, 2
+        ), apps as (
+            select left(village_code, :length) as key, sum(app_installed) as installed
+            from village_app_counts where village_code like :like group by 1
+        )
+        select r.code, r.name, p.month, r.households, r.vulnerable_households, coalesce(m.households, 0),
+               coalesce(m.vulnerable, 0), coalesce(m.visits, 0), coalesce(m.flagged, 0), coalesce(a.installed, 0)
+        from regions r
+        cross join unnest(cast(:months as date[])) as p(month)
+        left join months m on m.key = left(r.code, :length) and m.month = p.month
+        left join apps a on a.key = left(r.code, :length)
+        where r.level = :level and r.code like :like
+        order by r.code, p.month
+    """), {"like": _like(prefix), "length": PREFIX_LENGTH[by], "level": by, "months": months}).all()
+
+
 def group_rows(prefix: str, by: str) -> list[tuple]:
     """(code, name, households, vulnerable households, tier-3 cells) of every group under a prefix."""
     if by == "grid":

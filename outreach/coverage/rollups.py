@@ -77,6 +77,33 @@ def add_staged_visits() -> None:
         where d.county_code = x.county_code and d.household_id = x.household_id and d.day = x.day
           and d.previous_day is distinct from x.previous_day
     """))
+    # The months' counters: visits and flagged visits, and households new to the month.  A
+    # household's month row is inserted once (of two concurrent syncs, the second waits on the
+    # first's key and then finds it), so only the insert that made the row counts the household.
+    db.session.execute(text(f"""
+        with fresh as (
+            insert into household_visit_months (county_code, household_id, month, village_code, vulnerable)
+            select county_code, household_id, date_trunc('month', {day})::date, min(village_code), bool_or(vulnerable)
+            from sync_batch where outcome = 'completed'
+            group by 1, 2, 3 order by 1, 2, 3
+            on conflict do nothing
+            returning village_code, month, vulnerable
+        ), counts as (
+            select village_code, date_trunc('month', {day})::date as month, 0 as households, 0 as vulnerable,
+                   count(*) as visits, count(*) filter (where flags <> '{{}}') as flagged
+            from sync_batch group by 1, 2
+            union all
+            select village_code, month, 1, vulnerable::int, 0, 0 from fresh
+        )
+        insert into village_month_counts (village_code, month, households, vulnerable, visits, flagged)
+        select village_code, month, sum(households), sum(vulnerable), sum(visits), sum(flagged) from counts
+        group by 1, 2 order by 1, 2
+        on conflict (village_code, month) do update set
+            households = village_month_counts.households + excluded.households,
+            vulnerable = village_month_counts.vulnerable + excluded.vulnerable,
+            visits = village_month_counts.visits + excluded.visits,
+            flagged = village_month_counts.flagged + excluded.flagged
+    """))
     # Make sure every household of the batch has a coverage row, lock those rows in a
     # fixed order, then move each household's latest completed day and keep the
     # per-village counters of latest days in step.
@@ -126,6 +153,15 @@ def add_staged_visits() -> None:
                 group by c.grid_code
             ) d
             where g.grid_code = d.grid_code
+            returning 1
+        ), village_apps as (
+            insert into village_app_counts (village_code, app_installed)
+            select left(c.grid_code, 12), sum(case when c.app_installed then 1 else -1 end)
+            from changed c join before o using (county_code, household_id)
+            where c.app_installed is distinct from o.app_installed
+            group by 1 order by 1
+            on conflict (village_code) do update
+            set app_installed = village_app_counts.app_installed + excluded.app_installed
             returning 1
         ), moved as (
             select b.village_code, o.last_completed_on as old_day, c.last_completed_on as new_day, c.vulnerable
@@ -218,6 +254,16 @@ def follow_vulnerability(county_code: str, household_id: int, vulnerable: bool) 
         update household_visit_days set vulnerable = :vulnerable
         where county_code = :county and household_id = :id and vulnerable is distinct from :vulnerable
     """), params)
+    db.session.execute(text("""
+        with changed as (
+            update household_visit_months set vulnerable = :vulnerable
+            where county_code = :county and household_id = :id and vulnerable is distinct from :vulnerable
+            returning village_code, month
+        )
+        update village_month_counts c
+        set vulnerable = c.vulnerable + case when :vulnerable then 1 else -1 end
+        from changed where c.village_code = changed.village_code and c.month = changed.month
+    """), params)
 
 
 def forget_household(county_code: str, household_id: int) -> None:
@@ -234,6 +280,18 @@ def forget_household(county_code: str, household_id: int) -> None:
         ), apps as (
             update grid_coverage g set app_installed = g.app_installed - 1
             from gone where g.grid_code = gone.grid_code and gone.app_installed
+            returning 1
+        ), village_apps as (
+            update village_app_counts c set app_installed = c.app_installed - 1
+            from gone where c.village_code = left(gone.grid_code, 12) and gone.app_installed
+            returning 1
+        ), months as (
+            delete from household_visit_months where county_code = :county and household_id = :id
+            returning village_code, month, vulnerable
+        ), month_counts as (
+            update village_month_counts c
+            set households = c.households - 1, vulnerable = c.vulnerable - months.vulnerable::int
+            from months where c.village_code = months.village_code and c.month = months.month
             returning 1
         )
         -- (data-modifying CTEs run whether or not the main statement reads them)
@@ -264,6 +322,10 @@ def remove_visit(county_code: str, visit_id: str, visited_at, household_id: int,
                                          flagged = c.flagged - v.flagged
             from v where c.county_code = :county and c.grid_code = v.grid_code and c.day = v.day
             returning 1
+        ), months as (
+            update village_month_counts c set visits = c.visits - 1, flagged = c.flagged - v.flagged
+            from v where c.village_code = v.village_code and c.month = date_trunc('month', v.day)::date
+            returning 1
         )
         update village_day_counts c set visits = c.visits - 1, completed = c.completed - v.completed,
                                         flagged = c.flagged - v.flagged
@@ -280,6 +342,24 @@ def remove_visit(county_code: str, visit_id: str, visited_at, household_id: int,
               where v.county_code = :county and v.household_id = :household and v.outcome = 'completed'
                 and v.review is distinct from 'voided'
                 and (v.visited_at at time zone 'Asia/Shanghai')::date = d.day)
+    """), params)
+    # The month leaves the household's visit months when no completed day of it is left.
+    db.session.execute(text(f"""
+        with v as (
+            select date_trunc('month', {LOCAL_DAY})::date as month from visits
+            where county_code = :county and id = :id and visited_at = :at
+        ), gone as (
+            delete from household_visit_months m using v
+            where m.county_code = :county and m.household_id = :household and m.month = v.month
+              and not exists (
+                  select 1 from household_visit_days d
+                  where d.county_code = :county and d.household_id = :household
+                    and d.day >= v.month and d.day < v.month + interval '1 month')
+            returning m.village_code, m.month, m.vulnerable
+        )
+        update village_month_counts c
+        set households = c.households - 1, vulnerable = c.vulnerable - gone.vulnerable::int
+        from gone where c.village_code = gone.village_code and c.month = gone.month
     """), params)
     db.session.execute(text("""
         update household_visit_days d set previous_day = x.previous_day
@@ -315,6 +395,14 @@ def remove_visit(county_code: str, visit_id: str, visited_at, household_id: int,
             set app_installed = g.app_installed + case when c.app_installed then 1 else -1 end
             from changed c, before b
             where g.grid_code = c.grid_code and c.app_installed is distinct from b.app_installed
+            returning 1
+        ), village_apps as (
+            insert into village_app_counts (village_code, app_installed)
+            select left(c.grid_code, 12), case when c.app_installed then 1 else -1 end
+            from changed c, before b
+            where c.app_installed is distinct from b.app_installed
+            on conflict (village_code) do update
+            set app_installed = village_app_counts.app_installed + excluded.app_installed
             returning 1
         ), moves as (
             select left(b.grid_code, 12) as village_code, b.last_completed_on as day, -1 as households,

@@ -16,7 +16,9 @@ def _removed(household) -> None:
 
 def _tables(_sender) -> list[str]:
     return [model.__tablename__ for model in (models.HouseholdCoverage, models.HouseholdVisitDay, models.GridCoverage,
-                                              models.GridDayCount, models.VillageDayCount, models.LastCompletedCount)]
+                                              models.GridDayCount, models.VillageDayCount, models.LastCompletedCount,
+                                              models.HouseholdVisitMonth, models.VillageMonthCount,
+                                              models.VillageAppCount)]
 
 
 def connect() -> None:

@@ -26,13 +26,15 @@ def ensure_partitions(months: list[date]) -> None:
 
 
 def existing_keys(counties: list[str], ids: list[str]) -> dict[str, StoredKey]:
-    """Stored keys among (county, id) pairs, by id."""
+    """Stored keys among (county, id) pairs, by id, with the member who stored each."""
     rows = db.session.execute(text("""
-        select k.id::text, k.content_hash, k.household_id, k.flags
+        select k.id::text, k.content_hash, k.household_id, k.flags,
+               (select v.member_id from visits v
+                where v.county_code = k.county_code and v.id = k.id and v.visited_at = k.visited_at)
         from unnest(cast(:counties as text[]), cast(:ids as uuid[])) as p(county, id)
         join visit_keys k on k.county_code = p.county and k.id = p.id
     """), {"counties": counties, "ids": ids})
-    return {row[0]: StoredKey(row[1], row[2], list(row[3] or [])) for row in rows}
+    return {row[0]: StoredKey(row[1], row[2], list(row[3] or []), row[4]) for row in rows}
 
 
 def households_for_visits(ids: list[int]) -> dict[int, KnownHousehold]:

@@ -72,6 +72,7 @@ class StoredKey(NamedTuple):
     content_hash: str
     household_id: int
     flags: list[str]
+    member_id: int | None  # the member who stored it
 
 
 class KnownHousehold(NamedTuple):
@@ -214,7 +215,13 @@ def read_items(items: Sequence[Any], workers: Sequence[tuple[int, str, str]]) ->
 # 2-3. Retries and the time window
 
 def retry_result(visit: IncomingVisit, key: StoredKey) -> dict[str, Any]:
-    """A stored key met again: duplicate when the content is the same, else conflict."""
+    """A stored key met again: duplicate when the content is the same, else conflict.
+
+    Another member's visit id (copied, or a colliding phone) is a conflict that tells nothing of
+    that visit, neither its household nor its flags, wherever it is.
+    """
+    if key.member_id != visit.worker.member_id:
+        return result(visit.id, "conflict")
     if key.content_hash == visit.content_hash:
         return result(visit.id, "duplicate", key.flags, household_id=key.household_id)
     return result(visit.id, "conflict", household_id=key.household_id)

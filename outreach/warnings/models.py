@@ -88,8 +88,10 @@ class WarningEvent(db.Model):
     __tablename__ = "warning_events"
 
     county_code: Mapped[str] = mapped_column(String(6), primary_key=True)
+    # A phone's event id is unique per warning (the key of its retries), so an id recorded on
+    # another warning, in scope or not, is simply unknown on this one.
+    warning_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
-    warning_id: Mapped[int] = mapped_column(BigInteger)
     type: Mapped[str] = mapped_column(String(12))
     at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True))
     outcome: Mapped[str | None] = mapped_column(String(12))

@@ -156,9 +156,9 @@ def last_member_event(warning_id: int) -> str | None:
         .order_by(WarningEvent.at.desc(), WarningEvent.recorded_at.desc()).limit(1))
 
 
-def event_by_id(county_code: str, event_id) -> WarningEvent | None:
-    """A stored event (for retries)."""
-    return db.session.get(WarningEvent, (county_code, event_id))
+def event_by_id(county_code: str, warning_id: int, event_id) -> WarningEvent | None:
+    """A stored event of a warning (for retries)."""
+    return db.session.get(WarningEvent, (county_code, warning_id, event_id))
 
 
 def summary(prefix: str, length: int, level: str, start: datetime, end: datetime) -> list[tuple]:

@@ -127,9 +127,9 @@ def record_event(warning_id: int, data: dict[str, Any], user) -> tuple[WarningEv
     """Apply a phone's event (idempotent on its client id); (event, created)."""
     warning = get_warning(warning_id, user, lock=True)
     digest = _event_hash({k: v for k, v in data.items() if k != "id"} | {"warning": warning_id})
-    stored = queries.event_by_id(warning.county_code, data["id"])
+    stored = queries.event_by_id(warning.county_code, warning.id, data["id"])
     if stored is not None:
-        if stored.content_hash != digest or stored.warning_id != warning.id:
+        if stored.content_hash != digest:
             raise Conflict(_l("An event with this id but other content was recorded."), rule="event_conflict")
         return stored, False
     kind = data["type"]
