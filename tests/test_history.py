@@ -24,6 +24,11 @@ STORED = {
                             "from household_visit_days",
     "last_completed_counts": "select village_code, day, households, vulnerable from last_completed_counts "
                              "where households <> 0 or vulnerable <> 0",
+    "household_visit_months": "select county_code, household_id, month, village_code, vulnerable "
+                              "from household_visit_months",
+    "village_month_counts": "select village_code, month, households, vulnerable, visits, flagged "
+                            "from village_month_counts where households <> 0 or visits <> 0",
+    "village_app_counts": "select village_code, app_installed from village_app_counts where app_installed <> 0",
 }
 # The same figures recomputed from the visit table alone.
 FROM_VISITS = {
@@ -56,6 +61,24 @@ FROM_VISITS = {
         join (select county_code, household_id, min(village_code) as village_code from visits group by 1, 2) v
           using (county_code, household_id)
         where p.last_completed_on is not null group by 1, 2""",
+    "household_visit_months": f"""
+        select v.county_code, v.household_id, date_trunc('month', {LOCAL_DAY})::date, min(v.village_code),
+               bool_or(cardinality(h.tags) > 0)
+        from visits v join households h on h.county_code = v.county_code and h.id = v.household_id
+        where v.outcome = 'completed' group by 1, 2, 3""",
+    "village_month_counts": f"""
+        with months as (
+            select v.village_code, date_trunc('month', {LOCAL_DAY})::date as month, v.household_id,
+                   bool_or(v.outcome = 'completed') as completed, bool_or(cardinality(h.tags) > 0) as vulnerable,
+                   count(*) as visits, count(*) filter (where v.flags <> '{{}}') as flagged
+            from visits v join households h on h.county_code = v.county_code and h.id = v.household_id
+            group by 1, 2, 3)
+        select village_code, month, count(*) filter (where completed),
+               count(*) filter (where completed and vulnerable), sum(visits), sum(flagged)
+        from months group by 1, 2""",
+    "village_app_counts": """
+        with per_household as ({households})
+        select left(grid_code, 12), count(*) from per_household where app_installed group by 1""",
 }
 HOUSEHOLDS = f"""
     select v.county_code, v.household_id, min(v.grid_code) as grid_code, bool_or(cardinality(h.tags) > 0) as vulnerable,

@@ -15,10 +15,11 @@ from core.extensions import db
 from outreach.coverage import models  # noqa: F401  (the tables written here join the metadata)
 
 ROLLUP_TABLES = ("grid_day_counts", "village_day_counts", "grid_coverage", "household_visit_days",
-                 "household_coverage", "last_completed_counts")
+                 "household_coverage", "last_completed_counts", "household_visit_months", "village_month_counts",
+                 "village_app_counts")
 
 
-def _add_day_counts(source: str) -> None:
+def add_day_counts(source: str) -> None:
     """Per cell and per village and day: visits, completed, flagged (additive, so one statement each)."""
     day = LOCAL_DAY
     db.session.execute(text(f"""
@@ -49,7 +50,7 @@ def add_staged_visits() -> None:
     The visit sync calls this once per batch, in its transaction, after storing the visits.
     """
     day = LOCAL_DAY
-    _add_day_counts("sync_batch")
+    add_day_counts("sync_batch")
     db.session.execute(text(f"""
         insert into grid_coverage (grid_code, village_code, last_visit_at, last_completed_on, app_installed)
         select grid_code, village_code, max(visited_at), max({day}) filter (where outcome = 'completed'), 0
@@ -180,60 +181,6 @@ def add_staged_visits() -> None:
         on conflict (village_code, day) do update set
             households = last_completed_counts.households + excluded.households,
             vulnerable = last_completed_counts.vulnerable + excluded.vulnerable
-    """))
-
-
-def rollups_empty() -> bool:
-    """Whether no rollup holds anything yet (a fresh territory)."""
-    anything = " or ".join(f"exists (select from {table})" for table in ROLLUP_TABLES)
-    return not db.session.execute(text(f"select {anything}")).scalar()
-
-
-def fold_into_empty(source: str) -> None:
-    """Fold stored visits staged in ``source`` (shaped like ``sync_batch``) into rollups that hold nothing
-    yet: each rollup written once by one INSERT … SELECT, with none of the sync's read-modify-write
-    passes (previous days, coverage rows then their update, app deltas).  What it writes is what
-    :func:`add_staged_visits` would write over empty rollups; ``tests/test_history.py`` checks both
-    against the visit table.  The bulk history seeder uses it (``outreach.visits.history``)."""
-    day = LOCAL_DAY
-    _add_day_counts(source)
-    db.session.execute(text(f"""
-        insert into household_visit_days (county_code, household_id, day, previous_day, grid_code, vulnerable)
-        select county_code, household_id, day,
-               lag(day) over (partition by county_code, household_id order by day), grid_code, vulnerable
-        from (select county_code, household_id, {day} as day, min(grid_code) as grid_code,
-                     bool_or(vulnerable) as vulnerable
-              from {source} where outcome = 'completed' group by 1, 2, 3) d
-    """))
-    db.session.execute(text(f"""
-        with per_household as (
-            select county_code, household_id, min(grid_code) as grid_code, min(village_code) as village_code,
-                   bool_or(vulnerable) as vulnerable, max(visited_at) as last_visit_at,
-                   max({day}) filter (where outcome = 'completed') as last_completed_on,
-                   coalesce((array_agg(app_installed order by visited_at desc, app_installed desc)
-                                 filter (where app_installed is not null))[1], false) as app_installed,
-                   max(visited_at) filter (where app_installed is not null) as app_recorded_at
-            from {source} group by county_code, household_id
-        ), stored as (
-            insert into household_coverage (county_code, household_id, grid_code, vulnerable, last_visit_at,
-                                            last_completed_on, app_installed, app_recorded_at)
-            select county_code, household_id, grid_code, vulnerable, last_visit_at, last_completed_on,
-                   app_installed, app_recorded_at
-            from per_household order by county_code, household_id
-            returning 1
-        )
-        insert into last_completed_counts (village_code, day, households, vulnerable)
-        select village_code, last_completed_on, count(*), count(*) filter (where vulnerable)
-        from per_household where last_completed_on is not null group by 1, 2
-    """))
-    db.session.execute(text(f"""
-        insert into grid_coverage (grid_code, village_code, last_visit_at, last_completed_on, app_installed)
-        select v.grid_code, v.village_code, v.last_visit_at, v.last_completed_on, coalesce(a.households, 0)
-        from (select grid_code, village_code, max(visited_at) as last_visit_at,
-                     max({day}) filter (where outcome = 'completed') as last_completed_on
-              from {source} group by 1, 2) v
-        left join (select grid_code, count(*) filter (where app_installed) as households
-                   from household_coverage group by 1) a using (grid_code)
     """))
 
 

@@ -29,7 +29,7 @@ from sqlalchemy import text
 
 from core.clock import LOCAL
 from core.extensions import db
-from outreach.coverage import rollups
+from outreach.coverage import bulk, rollups
 from outreach.visits import queries
 from outreach.visits.seed import OUTCOME_P, TOPIC_CHOICES, _households, draw_positions
 
@@ -163,7 +163,7 @@ def seed_history(days: int = 90, seed: int = 11, step: Callable[[str, int], None
         copy.write(buffer.getvalue())
     timings["draw and copy visits"] = time.perf_counter() - started
     started = time.perf_counter()
-    first = not queries.visits_stored() and rollups.rollups_empty()
+    first = not queries.visits_stored() and bulk.rollups_empty()
     if first:
         queries.renew_empty_tables(["visits", "visit_keys", *rollups.ROLLUP_TABLES])
     with queries.secondary_visit_indexes_deferred(first):
@@ -173,7 +173,7 @@ def seed_history(days: int = 90, seed: int = 11, step: Callable[[str, int], None
     timings["index visits"] = time.perf_counter() - started
     started = time.perf_counter()
     if first:  # nothing stored yet: each rollup written once, straight from the staged history
-        rollups.fold_into_empty(STAGING)
+        bulk.fold_into_empty(STAGING)
     else:  # added to a history: the sync's own fold
         queries.stage_history_for_rollups(STAGING)
         rollups.add_staged_visits()
