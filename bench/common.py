@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import os
+import statistics
 import sys
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -54,3 +56,13 @@ def bench_app(database: str = "grids_bench", recreate: bool = True):
         lift_statement_timeout()  # seeding and baselines are batch work (the timeout guards web requests)
         flask_migrate.upgrade()
     return app
+
+
+def timed(function, repeat: int) -> tuple[float, object]:
+    """Median seconds of ``repeat`` runs of ``function``, and the last result."""
+    times, result = [], None
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = function()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times), result

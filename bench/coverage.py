@@ -9,11 +9,9 @@ compared village by village.
 from __future__ import annotations
 
 import math
-import statistics
-import time
 from datetime import UTC, datetime, timedelta
 
-from common import seeded_bench_app
+from common import seeded_bench_app, timed
 from rich.console import Console
 from sqlalchemy import text
 
@@ -69,16 +67,6 @@ def from_visit_table(start, end) -> dict[str, dict[str, int]]:
         where r.level = 'village'
     """), {"start": start_ts, "end": end_ts}).all()
     return {row[0]: dict(zip(FIGURES, row[1:], strict=True)) for row in rows}
-
-
-def timed(function, repeat: int) -> tuple[float, object]:
-    """Median seconds of ``repeat`` runs, and the last result."""
-    times, result = [], None
-    for _ in range(repeat):
-        started = time.perf_counter()
-        result = function()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times), result
 
 
 def compare(label: str, start, end, console: Console, target_ms: float | None, target_ratio: float) -> None:

@@ -13,11 +13,9 @@ stored visit, so the ranking and the one before it both read a history.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from datetime import datetime, timedelta
 
-from common import seeded_bench_app
+from common import seeded_bench_app, timed
 from rich.console import Console
 from sqlalchemy import text
 
@@ -95,15 +93,6 @@ def ranks_from_visit_table(by: str, start, end) -> dict[str, tuple]:
     """code → (score, rank, previous rank) with the coverage figures taken from the visit table."""
     result = with_figures_from_visit_table(lambda: rankings.rank_under("6109", by, start, end))
     return {r["code"]: (r["score"], r["rank"], r["previous_rank"]) for r in result["rows"]}
-
-
-def timed(function, repeat: int) -> tuple[float, object]:
-    times, result = [], None
-    for _ in range(repeat):
-        started = time.perf_counter()
-        result = function()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times), result
 
 
 def main() -> None:

@@ -127,6 +127,15 @@ def _launch(playwright, live_server, profile: Path, worker: dict, offline: bool 
         offline=offline, service_workers="allow")
 
 
+def _open(playwright, live_server, profile: Path, worker: dict, errors: list[str],
+          offline: bool = False) -> tuple[object, object]:
+    """The phone's browser on ``profile`` and its page, whose errors go to ``errors``."""
+    context = _launch(playwright, live_server, profile, worker, offline=offline)
+    page = context.pages[0] if context.pages else context.new_page()
+    _watch(page, errors)
+    return context, page
+
+
 def _watch(page, errors: list[str]) -> None:
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.on("console", lambda message: errors.append(message.text)
@@ -192,9 +201,7 @@ def test_offline_visits_and_warning_survive_a_closed_browser(playwright, live_se
     started = datetime.now(UTC) - timedelta(seconds=5)
     profile = tmp_path / "profile"
     errors: list[str] = []
-    context = _launch(playwright, live_server, profile, worker)
-    page = context.pages[0] if context.pages else context.new_page()
-    _watch(page, errors)
+    context, page = _open(playwright, live_server, profile, worker, errors)
     _sign_in(page, worker)
     assert page.evaluate("document.documentElement.lang") == "zh-CN"
     assert "户" in page.inner_text("#worklist-summary")
@@ -232,9 +239,7 @@ def test_offline_visits_and_warning_survive_a_closed_browser(playwright, live_se
     context.close()
 
     # A new browser on the same profile, still offline: the queue is there; then the network returns.
-    context = _launch(playwright, live_server, profile, worker, offline=True)
-    page = context.pages[0] if context.pages else context.new_page()
-    _watch(page, errors)
+    context, page = _open(playwright, live_server, profile, worker, errors, offline=True)
     page.goto("/m/#/queue")
     _wait(page, READY)
     assert page.locator("#queue li[data-state=waiting]").count() == 31
@@ -255,9 +260,7 @@ def test_a_lost_answer_is_retried_as_a_duplicate(playwright, live_server, tmp_pa
     worker = _worker_with_warning(live_server)
     started = datetime.now(UTC) - timedelta(seconds=5)
     errors: list[str] = []
-    context = _launch(playwright, live_server, tmp_path / "profile", worker)
-    page = context.pages[0] if context.pages else context.new_page()
-    _watch(page, errors)
+    context, page = _open(playwright, live_server, tmp_path / "profile", worker, errors)
     _sign_in(page, worker)
     requests: list[str] = []
 
@@ -288,9 +291,7 @@ def test_a_rejected_visit_shows_its_chinese_reason_and_is_corrected(playwright, 
     worker = _worker_with_warning(live_server)
     started = datetime.now(UTC) - timedelta(seconds=5)
     errors: list[str] = []
-    context = _launch(playwright, live_server, tmp_path / "profile", worker)
-    page = context.pages[0] if context.pages else context.new_page()
-    _watch(page, errors)
+    context, page = _open(playwright, live_server, tmp_path / "profile", worker, errors)
     _sign_in(page, worker)
     # A visit dated 40 days ago: the server keeps 30 days and rejects it.
     _log_visit(page, worker["households"][1]["id"], "日期填错", when=datetime.now(UTC) - timedelta(days=40))
