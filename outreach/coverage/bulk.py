@@ -3,7 +3,9 @@
 When nothing is stored yet, every rollup of :mod:`outreach.coverage.models` can be written once
 from the staged history by one INSERT … SELECT each, instead of the sync's fold
 (:func:`outreach.coverage.rollups.add_staged_visits`), whose read-modify-write passes are what a
-batch arriving on top of stored figures needs.
+batch arriving on top of stored figures needs.  The caller holds every index back, primary keys included
+(:func:`outreach.visits.queries.indexes_deferred`): inserting millions of rows into indexes in
+random order was most of this step's time.
 """
 from __future__ import annotations
 
@@ -12,6 +14,9 @@ from sqlalchemy import text
 from core.clock import LOCAL_DAY
 from core.extensions import db
 from outreach.coverage import rollups
+
+# Memory for each sort or hash of the first fold (the default spills a city's history to disk in batches).
+WORK_MEM = "256MB"
 
 
 def rollups_empty() -> bool:
@@ -27,7 +32,10 @@ def fold_into_empty(source: str) -> None:
     What it writes is what :func:`~outreach.coverage.rollups.add_staged_visits` would write over empty
     rollups; ``tests/test_history.py`` checks both against the visit table."""
     day = LOCAL_DAY
-    rollups.add_day_counts(source)
+    # The sorts and hash tables below hold millions of rows: in memory rather than spilled in batches to disk
+    # (this transaction only).
+    db.session.execute(text(f"set local work_mem = '{WORK_MEM}'"))
+    rollups.add_day_counts(source, empty=True)
     db.session.execute(text(f"""
         insert into household_visit_days (county_code, household_id, day, previous_day, grid_code, vulnerable)
         select county_code, household_id, day,
@@ -50,7 +58,7 @@ def fold_into_empty(source: str) -> None:
                                             last_completed_on, app_installed, app_recorded_at)
             select county_code, household_id, grid_code, vulnerable, last_visit_at, last_completed_on,
                    app_installed, app_recorded_at
-            from per_household order by county_code, household_id
+            from per_household
             returning 1
         ), apps as (
             insert into village_app_counts (village_code, app_installed)

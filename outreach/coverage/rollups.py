@@ -19,29 +19,26 @@ ROLLUP_TABLES = ("grid_day_counts", "village_day_counts", "grid_coverage", "hous
                  "village_app_counts")
 
 
-def add_day_counts(source: str) -> None:
-    """Per cell and per village and day: visits, completed, flagged (additive, so one statement each)."""
+def add_day_counts(source: str, empty: bool = False) -> None:
+    """Per cell and per village and day: visits, completed, flagged (additive, so one statement each).
+
+    ``empty``: the counters hold nothing yet and may be without their keys for the load (a first history, see
+    :mod:`outreach.coverage.bulk`), so the rows are plain inserts."""
     day = LOCAL_DAY
-    db.session.execute(text(f"""
-        insert into grid_day_counts (county_code, grid_code, day, visits, completed, flagged)
-        select county_code, grid_code, {day}, count(*), count(*) filter (where outcome = 'completed'),
-               count(*) filter (where flags <> '{{}}')
-        from {source} group by 1, 2, 3
-        on conflict (county_code, grid_code, day) do update set
-            visits = grid_day_counts.visits + excluded.visits,
-            completed = grid_day_counts.completed + excluded.completed,
-            flagged = grid_day_counts.flagged + excluded.flagged
-    """))
-    db.session.execute(text(f"""
-        insert into village_day_counts (village_code, day, visits, completed, flagged)
-        select village_code, {day}, count(*), count(*) filter (where outcome = 'completed'),
-               count(*) filter (where flags <> '{{}}')
-        from {source} group by 1, 2
-        on conflict (village_code, day) do update set
-            visits = village_day_counts.visits + excluded.visits,
-            completed = village_day_counts.completed + excluded.completed,
-            flagged = village_day_counts.flagged + excluded.flagged
-    """))
+    counters = {"grid_day_counts": ("county_code, grid_code", 3), "village_day_counts": ("village_code", 2)}
+    for table, (keys, width) in counters.items():
+        columns = ", ".join(str(n) for n in range(1, width + 1))
+        add = "" if empty else f"""
+            on conflict ({keys}, day) do update set
+                visits = {table}.visits + excluded.visits,
+                completed = {table}.completed + excluded.completed,
+                flagged = {table}.flagged + excluded.flagged"""
+        db.session.execute(text(f"""
+            insert into {table} ({keys}, day, visits, completed, flagged)
+            select {keys}, {day}, count(*), count(*) filter (where outcome = 'completed'),
+                   count(*) filter (where flags <> '{{}}')
+            from {source} group by {columns}{add}
+        """))
 
 
 def add_staged_visits() -> None:

@@ -13,8 +13,10 @@ a time, drawn for every day at once with numpy and written set-wise:
 
 ``tests/test_history.py`` recomputes every rollup from the visit table and compares
 with this and with the fold applied day by day, as syncing phones would have.
-Content hashes of the keys are an md5 of the stored row (no phone will retry these
-ids, so they never meet the sync's JSON digest).
+Content hashes of the keys are an md5 of the visit's id, household and outcome (no phone will
+retry these ids, so they never meet the sync's JSON digest; hashing the whole row as text took 10 s).
+While the first history goes in, the visit table's, its keys' and the rollups' indexes, primary keys
+included, are held back and built once at the end (:func:`outreach.visits.queries.indexes_deferred`).
 """
 from __future__ import annotations
 
@@ -78,13 +80,52 @@ def _uuid4_strings(rng: np.random.Generator, count: int) -> list[str]:
     raw = np.frombuffer(rng.bytes(16 * count), dtype=np.uint8).reshape(count, 16).copy()
     raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40  # version 4
     raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80  # RFC 4122 variant
-    hexes = [row.tobytes().hex() for row in raw]
-    return [f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}" for h in hexes]
+    # Hex digits of every byte at once, dashes at their places: one ASCII block, cut into 36-character ids.
+    digits = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+    text_ = np.full((count, 36), ord("-"), dtype=np.uint8)
+    hexes = np.stack([digits[raw >> 4], digits[raw & 0x0F]], axis=2).reshape(count, 32)
+    for start, end, at in ((0, 8, 0), (8, 12, 9), (12, 16, 14), (16, 20, 19), (20, 32, 24)):
+        text_[:, at:at + end - start] = hexes[:, start:end]
+    block = text_.tobytes().decode("ascii")
+    return [block[i:i + 36] for i in range(0, 36 * count, 36)]
 
 
-def _draw_day(rng, data, visited, village_index, app_rate, day: date, now: datetime, low_accuracy_m: float):
-    """One local day's visits to the ``visited`` households as COPY lines of the staging table, with the
-    households visited (not those still ahead today) and whether each visit was completed."""
+# The staging table's columns in the order of the COPY lines below: the household's own columns first (written
+# once per household), the visit's measured ones, then its categorical ones as one looked-up string.
+COPY_COLUMNS = ("id, key_county, county_code, visited_at, household_id, grid_code, village_code, member_id, "
+                "username, lon, lat, raw_lon, raw_lat, accuracy_m, residents_reached, outcome, crs, mocked, topics, "
+                "app_installed, vulnerable_reached, notes, flags, new_household, vulnerable, far")
+OUTCOMES = list(OUTCOME_P)
+CRS = ("gcj02", "bd09", "wgs84")
+
+
+def household_columns(data: dict[str, np.ndarray]) -> tuple[list[str], list[str]]:
+    """Each household's fixed columns of a visit line: around the visit's moment, and after it."""
+    head = [f"\t{county}\t{village[:6]}\t" for county, village in zip(data["county"].tolist(),
+                                                                      data["village"].tolist(), strict=True)]
+    tail = [f"\t{id_}\t{grid}\t{village}\t{member}\tseed\t" for id_, grid, village, member in zip(
+        data["id"].tolist(), data["grid"].tolist(), data["village"].tolist(), data["member"].tolist(), strict=True)]
+    return head, tail
+
+
+def _categories(code: int) -> str:
+    """The categorical columns (outcome … far) of a visit, from the code :func:`_draw_day` packs them in."""
+    outcome, code = OUTCOMES[code % 3], code // 3
+    crs, code = CRS[code % 3], code // 3
+    mocked, low, installed, vulnerable, far, code = code & 1, code >> 1 & 1, code >> 2 & 1, code >> 3 & 1, \
+        code >> 4 & 1, code >> 5
+    done = outcome == "completed"
+    topics = ",".join(sorted(TOPIC_CHOICES[t] for t in range(len(TOPIC_CHOICES)) if code >> t & 1))
+    flags = ",".join(name for name, on in (("mocked_location", mocked), ("low_accuracy", low)) if on)
+    return (f"{outcome}\t{crs}\t{'tf'[not mocked]}\t{{{topics}}}\t{'tf'[not installed] if done else chr(92) + 'N'}\t"
+            f"{vulnerable if done else chr(92) + 'N'}\t\\N\t{{{flags}}}\tf\t{'tf'[not vulnerable]}\t{'tf'[not far]}\n")
+
+
+def _draw_day(rng, data, columns, visited, village_index, app_rate, day: date, now: datetime,
+              low_accuracy_m: float):
+    """One local day's visits to the ``visited`` households as COPY lines of the staging table (columns in
+    ``COPY_COLUMNS``' order), with the households visited (not those still ahead today) and whether each visit
+    was completed.  Drawn for the whole day at once; only the final formatting goes visit by visit."""
     start = datetime.combine(day, datetime.min.time(), LOCAL) + timedelta(hours=8)
     seconds = rng.uniform(0, 10 * 3600, len(visited))
     moments = np.datetime64(start.astimezone(UTC).replace(tzinfo=None), "us") + (seconds * 1e6).astype(
@@ -95,35 +136,33 @@ def _draw_day(rng, data, visited, village_index, app_rate, day: date, now: datet
     if count == 0:
         return [], visited, np.zeros(0, dtype=bool)
     lon, lat, raw_lon, raw_lat, crs, accuracy, mocked, far = draw_positions(rng, data, visited)
-    outcomes = rng.choice(list(OUTCOME_P), size=count, p=list(OUTCOME_P.values()))
-    completed = outcomes == "completed"
+    outcome = rng.choice(len(OUTCOMES), size=count, p=list(OUTCOME_P.values()))
+    completed = outcome == OUTCOMES.index("completed")
     installed = rng.random(count) < app_rate[village_index[visited]]
     topic_counts = rng.integers(1, 4, count)
     topic_picks = rng.integers(0, len(TOPIC_CHOICES), (count, 3))
     reached = rng.random(count)
     ids = _uuid4_strings(rng, count)
-    stamps = np.datetime_as_string(moments, unit="us")
-    lon, lat, raw_lon, raw_lat = lon.tolist(), lat.tolist(), raw_lon.tolist(), raw_lat.tolist()
-    accuracy = np.round(accuracy, 1).tolist()
-    lines = []
-    for k, index in enumerate(visited.tolist()):
-        flags = []
-        if mocked[k]:
-            flags.append("mocked_location")
-        if accuracy[k] > low_accuracy_m:
-            flags.append("low_accuracy")
-        residents = int(data["residents"][index])
-        done = bool(completed[k])
-        topics = ",".join(sorted({TOPIC_CHOICES[t] for t in topic_picks[k, :topic_counts[k]].tolist()})) \
-            if done else ""
-        lines.append(
-            f"{ids[k]}\t{data['county'][index]}\t{data['village'][index][:6]}\t{stamps[k]}+00\t{data['id'][index]}\t"
-            f"{data['grid'][index]}\t{data['village'][index]}\t{data['member'][index]}\tseed\t{outcomes[k]}\t"
-            f"{lon[k]!r}\t{lat[k]!r}\t{raw_lon[k]!r}\t{raw_lat[k]!r}\t{crs[k]}\t{accuracy[k]!r}\t"
-            f"{'t' if mocked[k] else 'f'}\t{{{topics}}}\t{('t' if installed[k] else 'f') if done else chr(92) + 'N'}\t"
-            f"{(1 + int(reached[k] * residents)) if done and residents else chr(92) + 'N'}\t"
-            f"{(1 if data['vulnerable'][index] else 0) if done else chr(92) + 'N'}\t\\N\t{{{','.join(flags)}}}\tf\t"
-            f"{'t' if data['vulnerable'][index] else 'f'}\t{'t' if far[k] else 'f'}\n")
+    stamps = np.char.add(np.datetime_as_string(moments, unit="us"), "+00").tolist()
+    accuracy = np.round(accuracy, 1)
+    residents = data["residents"][visited].astype(np.int64)
+    reached_count = np.where(completed & (residents > 0), 1 + (reached * residents).astype(np.int64), 0)
+    topics = np.zeros(count, dtype=np.int64)
+    for pick in range(3):
+        topics |= np.where(pick < topic_counts, np.left_shift(1, topic_picks[:, pick]), 0)
+    vulnerable = data["vulnerable"][visited].astype(bool)
+    crs_index = np.select([crs == name for name in CRS[:-1]], range(len(CRS) - 1), len(CRS) - 1)
+    code = (outcome + 3 * (crs_index + 3 * (
+        mocked + 2 * (accuracy > low_accuracy_m) + 4 * (installed & completed) + 8 * vulnerable + 16 * far
+        + 32 * np.where(completed, topics, 0))))
+    codes, inverse = np.unique(code, return_inverse=True)
+    categories = np.array([_categories(int(c)) for c in codes], dtype=object)[inverse].tolist()
+    reached_text = np.where(reached_count > 0, reached_count.astype(str), "\\N").tolist()
+    head, tail = columns
+    lines = [f"{i}{head[h]}{t}{tail[h]}{x!r}\t{y!r}\t{rx!r}\t{ry!r}\t{a!r}\t{r}\t{c}"
+             for i, h, t, x, y, rx, ry, a, r, c in zip(
+                 ids, visited.tolist(), stamps, lon.tolist(), lat.tolist(), raw_lon.tolist(), raw_lat.tolist(),
+                 accuracy.tolist(), reached_text, categories, strict=True)]
     return lines, visited, completed
 
 
@@ -149,10 +188,11 @@ def seed_history(days: int = 90, seed: int = 11, step: Callable[[str, int], None
                                  for i in range(days // 28 + 2)])
     queries.create_history_staging(STAGING)
     connection = db.session.connection().connection.driver_connection
-    with connection.cursor() as cursor, cursor.copy(f"copy {STAGING} from stdin") as copy:
+    columns = household_columns(data)
+    with connection.cursor() as cursor, cursor.copy(f"copy {STAGING} ({COPY_COLUMNS}) from stdin") as copy:
         buffer = io.StringIO()
         for number, offset in enumerate(range(days - 1, -1, -1)):
-            lines, visited, completed = _draw_day(rng, data, rounds.due(number), village_index, app_rate,
+            lines, visited, completed = _draw_day(rng, data, columns, rounds.due(number), village_index, app_rate,
                                                   today - timedelta(days=offset), now, low_accuracy_m)
             rounds.visited(rng, visited, completed, number)
             buffer.writelines(lines)
@@ -166,14 +206,15 @@ def seed_history(days: int = 90, seed: int = 11, step: Callable[[str, int], None
     first = not queries.visits_stored() and bulk.rollups_empty()
     if first:
         queries.renew_empty_tables(["visits", "visit_keys", *rollups.ROLLUP_TABLES])
-    with queries.secondary_visit_indexes_deferred(first):
+    with queries.indexes_deferred(["visits", "visit_keys"] if first else []):
         queries.store_history(STAGING, current_app.config["GRIDS_OUTSIDE_GRID_TOLERANCE_M"])
         timings["flag, key and store visits"] = time.perf_counter() - started
         started = time.perf_counter()
     timings["index visits"] = time.perf_counter() - started
     started = time.perf_counter()
     if first:  # nothing stored yet: each rollup written once, straight from the staged history
-        bulk.fold_into_empty(STAGING)
+        with queries.indexes_deferred(rollups.ROLLUP_TABLES):
+            bulk.fold_into_empty(STAGING)
     else:  # added to a history: the sync's own fold
         queries.stage_history_for_rollups(STAGING)
         rollups.add_staged_visits()
