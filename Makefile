@@ -1,4 +1,6 @@
-# The two commands: `make run` and `make test`.  Everything else is set-up they share.
+# The two commands: `make run` and `make test`.  Everything else is set-up they share; they build it with a
+# parallel sub-make (pip ∥ npm ∥ PostgreSQL), so every prerequisite below names what it really needs.
+SETUP_JOBS ?= 4
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -11,12 +13,11 @@ THREADS ?= 16
 GUNICORN = $(BIN)/gunicorn --workers $(WORKERS) --threads $(THREADS) --bind $(HOST):$(PORT) 'app:create_app()'
 export FLASK_APP := app:create_app
 
-.PHONY: run test fuzz crash load serve worker db db-stop migrate seed translations lint bench-seed clean-db \
+.PHONY: run run-ready test test-ready fuzz crash load serve worker db db-stop migrate seed translations lint bench-seed clean-db \
 	dashboard fieldapp test-tools fonts bench-field-app backup restore bench
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
@@ -63,7 +64,8 @@ db:
 db-stop:
 	$(PYTHON) scripts/localdb.py stop
 
-migrate: $(BIN)/.installed db
+# (Compiled catalogues first: any flask command may read them.)
+migrate: $(BIN)/.installed db translations
 	$(BIN)/flask db upgrade
 
 seed: migrate
@@ -71,7 +73,8 @@ seed: migrate
 	$(BIN)/flask seed history --if-empty
 
 # The web server and the job worker together; Ctrl-C (or either one stopping) stops both.
-run: translations dashboard fieldapp fonts seed
+run:
+	@$(MAKE) --no-print-directory -j$(SETUP_JOBS) run-ready
 	@echo "Dashboard on http://$(HOST):$(PORT)/ — field app on http://$(HOST):$(PORT)/m/ —" \
 	      "API on http://$(HOST):$(PORT)/api/v1 (docs at /api/v1/docs)," \
 	      "OGC API – Features on http://$(HOST):$(PORT)/ogc"
@@ -82,6 +85,8 @@ run: translations dashboard fieldapp fonts seed
 	wait -n $$worker $$web; status=$$?; \
 	kill -TERM $$worker $$web 2>/dev/null; wait; exit $$status
 
+run-ready: translations dashboard fieldapp fonts seed
+
 # Serve without migrating or seeding (production-style; the database must be ready).
 serve: translations dashboard fieldapp fonts
 	$(GUNICORN)
@@ -90,8 +95,11 @@ serve: translations dashboard fieldapp fonts
 worker: translations
 	$(BIN)/flask jobs worker
 
-test: translations dashboard fieldapp test-tools db
+test:
+	@$(MAKE) --no-print-directory -j$(SETUP_JOBS) test-ready
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-ready: translations dashboard fieldapp test-tools db
 
 # A longer schemathesis run over every operation (make test runs a few examples each).
 fuzz: translations db

@@ -13,10 +13,13 @@ and the script exits 0, so tests that need them skip rather than the build faili
 """
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 PACKAGES = {
     "npm": "npm",               # the dashboard's map library comes from the npm registry
@@ -38,12 +41,17 @@ def _say(message: str) -> None:
 
 
 def apt_install(packages: list[str], say=_say) -> int:
-    """``apt-get update`` then install ``packages`` without recommends (root only); apt's exit code."""
-    say("installing " + " ".join(packages) + " from Debian's packages ...")
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env, stdout=subprocess.DEVNULL)
-    return subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", *packages], env=env,
-                          stdout=subprocess.DEVNULL).returncode
+    """``apt-get update`` then install ``packages`` without recommends (root only); apt's exit code.
+
+    One at a time: ``make run`` sets up in parallel, and two of its steps may both need Debian packages
+    (PostGIS, the CJK font), which apt would refuse while the other holds its lock."""
+    with open(Path(tempfile.gettempdir()) / "grids-apt.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        say("installing " + " ".join(packages) + " from Debian's packages ...")
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env, stdout=subprocess.DEVNULL)
+        return subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", *packages], env=env,
+                              stdout=subprocess.DEVNULL).returncode
 
 
 def ensure(commands: list[str], required: bool = False) -> int:
