@@ -16,8 +16,10 @@ export FLASK_APP := app:create_app
 .PHONY: run run-ready test test-ready fuzz crash load serve worker db db-stop migrate seed translations lint bench-seed clean-db \
 	dashboard fieldapp test-tools fonts bench-field-app backup restore bench
 
+# pip upgraded first: with the venv's bundled pip (23.2 here) the install took 69 s, with a current one 35 s.
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 

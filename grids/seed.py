@@ -297,10 +297,15 @@ def _ewkb(geometry) -> str | np.ndarray:
 
 def household_rows(territory: Territory, seed: int, region_names: dict[str, str],
                    step: Callable[[str, int], None] = lambda *_: None) -> Iterator[str]:
-    """COPY text lines of the households, with ids 1..N in cell order."""
+    """COPY text of the households, a cell at a time, with ids 1..N in cell order."""
     rng = np.random.default_rng(seed + 1)
     tag_names = list(TAG_PROBABILITIES)
     tag_p = np.array([TAG_PROBABILITIES[t] for t in tag_names])
+    # Every set of tags as its array literal, indexed by the set's bits (tag k is bit k): looked up per
+    # household instead of joined.
+    tag_sets = np.array(["{" + ",".join(t for k, t in enumerate(tag_names) if mask >> k & 1) + "}"
+                         for mask in range(1 << len(tag_names))], dtype=object)
+    tag_bits = 1 << np.arange(len(tag_names))
     household_id = 0
     for grid_code, village_code, shape, count, group_name in territory.household_cells:
         if count:
@@ -308,13 +313,13 @@ def household_rows(territory: Territory, seed: int, region_names: dict[str, str]
             ewkb = _ewkb(shapely.points(points))
             residents = rng.choice([1, 2, 3, 4, 5, 6], size=count, p=[0.14, 0.26, 0.24, 0.2, 0.1, 0.06])
             tags = rng.random((count, len(tag_names))) < tag_p
-            place = region_names[village_code]
-            for i in range(count):
-                household_id += 1
-                tag_list = ",".join(t for t, on in zip(tag_names, tags[i], strict=True) if on)
-                address = f"{place}{group_name}{i + 1}号"
-                yield (f"{household_id}\t{village_code[:6]}\t{grid_code}\t{village_code}\t{ewkb[i]}\t"
-                       f"{address}\t{residents[i]}\t{{{tag_list}}}\n")
+            cell = f"\t{village_code[:6]}\t{grid_code}\t{village_code}\t"
+            place = f"\t{region_names[village_code]}{group_name}"  # the address: place, group, door number
+            columns = zip(range(household_id + 1, household_id + count + 1), ewkb.tolist(), range(1, count + 1),
+                          residents.tolist(), tag_sets[tags @ tag_bits].tolist(), strict=True)
+            yield "".join([f"{number}{cell}{point}{place}{door}号\t{people}\t{tag_set}\n"
+                           for number, point, door, people, tag_set in columns])
+            household_id += count
         step("households", count)
 
 

@@ -46,13 +46,17 @@ def fold_into_empty(source: str) -> None:
     """))
     db.session.execute(text(f"""
         with per_household as (
-            select county_code, household_id, min(grid_code) as grid_code, min(village_code) as village_code,
-                   bool_or(vulnerable) as vulnerable, max(visited_at) as last_visit_at,
-                   max({day}) filter (where outcome = 'completed') as last_completed_on,
-                   coalesce((array_agg(app_installed order by visited_at desc, app_installed desc)
-                                 filter (where app_installed is not null))[1], false) as app_installed,
-                   max(visited_at) filter (where app_installed is not null) as app_recorded_at
-            from {source} group by county_code, household_id
+            -- What the latest visit that recorded the app said (a tie: installed), from the latest moment
+            -- of each answer: plain aggregates, so one hash pass instead of sorting the history.
+            select county_code, household_id, grid_code, village_code, vulnerable, last_visit_at, last_completed_on,
+                   coalesce(installed_at >= not_installed_at, installed_at is not null) as app_installed,
+                   greatest(installed_at, not_installed_at) as app_recorded_at
+            from (select county_code, household_id, min(grid_code) as grid_code, min(village_code) as village_code,
+                         bool_or(vulnerable) as vulnerable, max(visited_at) as last_visit_at,
+                         max({day}) filter (where outcome = 'completed') as last_completed_on,
+                         max(visited_at) filter (where app_installed) as installed_at,
+                         max(visited_at) filter (where not app_installed) as not_installed_at
+                  from {source} group by county_code, household_id) h
         ), stored as (
             insert into household_coverage (county_code, household_id, grid_code, vulnerable, last_visit_at,
                                             last_completed_on, app_installed, app_recorded_at)
