@@ -16,7 +16,6 @@ from datetime import UTC, datetime, time, timedelta
 from typing import NamedTuple
 
 import numpy as np
-from sqlalchemy import text
 
 from core.clock import LOCAL
 from core.coords import wgs84_to_bd09, wgs84_to_gcj02
@@ -29,7 +28,10 @@ TOPIC_CHOICES = ["investment", "order_brushing", "impersonating_police", "impers
 
 
 def _households() -> dict[str, np.ndarray]:
-    rows = db.session.execute(text("""
+    """Every household with its cell, place, chief and county, as columns."""
+    # Straight from the driver's cursor: a city's 850,000 rows as SQLAlchemy rows took twice as long.
+    with db.session.connection().connection.driver_connection.cursor() as cursor:
+        rows = cursor.execute("""
         select h.id, h.grid_code, h.village_code, ST_X(h.location), ST_Y(h.location), a.member_id, m.county_code,
                cardinality(h.tags) > 0, h.residents
         from households h
@@ -37,7 +39,7 @@ def _households() -> dict[str, np.ndarray]:
         join members m on m.id = a.member_id
         where h.removed_at is null
         order by h.id
-    """)).all()
+        """).fetchall()
     columns = list(zip(*rows, strict=True)) if rows else [[]] * 9
     names = ("id", "grid", "village", "lon", "lat", "member", "county", "vulnerable", "residents")
     return {name: np.array(values) for name, values in zip(names, columns, strict=True)}
