@@ -8,7 +8,6 @@ to the documented schema. ``FUZZ_EXAMPLES`` raises the number of examples.
 from __future__ import annotations
 
 import json
-
 import os
 
 import pytest
