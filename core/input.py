@@ -72,6 +72,14 @@ def _walk(value: Any, depth: int, path: tuple, problems: dict) -> None:
             _walk(item, depth + 1, path + (index,), problems)
 
 
+def _too_deep(value: Any, depth: int = 0) -> bool:
+    """Whether containers nest deeper than :data:`MAX_DEPTH` (strings and numbers are not visited)."""
+    if depth > MAX_DEPTH:
+        return True
+    children = value.values() if isinstance(value, dict) else value
+    return any(_too_deep(child, depth + 1) for child in children if isinstance(child, (dict, list)))
+
+
 def _put(problems: dict, path: tuple, message: str) -> None:
     """Nest a field error like marshmallow does: ``{"visits": {0: {"notes": [message]}}}``."""
     if not path:
@@ -83,6 +91,15 @@ def _put(problems: dict, path: tuple, message: str) -> None:
         if not isinstance(node, dict):
             return
     node.setdefault(path[-1], [message]) if isinstance(node, dict) else None
+
+
+def _text_is_plain(data: bytes) -> bool:
+    """The raw body holds no forbidden character and no ``\\u`` escape (which could spell one)."""
+    try:
+        raw = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return "\\u" not in raw and FORBIDDEN.search(raw) is None
 
 
 def check_body():
@@ -98,6 +115,11 @@ def check_body():
         return error_response(400, _l("The JSON body is nested too deeply."))
     except (ValueError, UnicodeDecodeError):
         return None  # malformed JSON: the view's parser answers 400 as usual
+    if isinstance(document, (dict, list)) and _text_is_plain(data):
+        # Every string stands in the body as it is stored: when the body holds no forbidden character
+        # and no \u escape, no string does, and only the nesting is left to check (a 500-visit sync
+        # spent ~18 ms walking every string; this takes ~1 ms).
+        return error_response(400, _l("The JSON body is nested too deeply.")) if _too_deep(document) else None
     problems: dict = {}
     try:
         _walk(document, 0, (), problems)

@@ -7,6 +7,7 @@ to the documented schema. ``FUZZ_EXAMPLES`` raises the number of examples.
 """
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -77,6 +78,15 @@ def test_deep_nesting_and_lone_surrogates_answer_4xx_on_every_json_operation(app
     assert not failures, failures
 
 
+@pytest.mark.parametrize("escaped", [False, True])
+def test_nesting_deeper_than_32_answers_400_even_far_below_the_parsers_limit(client, escaped):
+    """33 levels (far from Python's recursion limit) is refused, with or without escapes in the body."""
+    body = '{"name": "' + ("\\u5f20" if escaped else "张") + '", "notes": ' + "[" * 40 + "]" * 40 + "}"
+    response = client.post("/api/v1/members", data=body.encode(), content_type="application/json")
+    assert response.status_code == 400, response.get_json()
+    assert "nested too deeply" in response.get_json()["message"]
+
+
 @pytest.mark.parametrize("character", ["\u0085", "\u009b", "\u202e", "\u2066", "\u200b", "\u200d", "\ufeff",
                                        "\x07"])
 def test_invisible_and_control_characters_are_refused_in_names_and_free_text(client, character):
@@ -90,6 +100,12 @@ def test_invisible_and_control_characters_are_refused_in_names_and_free_text(cli
     response = client.post("/api/v1/members", json={"name": "张三", "kind": "party_member", "village_code": village,
                                                     "notes": [f"ok{character}"]})
     assert response.status_code == 422
+    # As a browser's JSON.stringify sends it: the character itself in UTF-8, not a \\u escape.
+    raw = json.dumps({"name": f"张{character}三", "kind": "party_member", "village_code": village},
+                     ensure_ascii=False).encode()
+    response = client.post("/api/v1/members", data=raw, content_type="application/json")
+    assert response.status_code == 422, response.get_json()
+    assert "name" in response.get_json()["errors"]["json"]
     # Ordinary text with tabs, newlines, Chinese and emoji passes the check.
     response = client.post("/api/v1/members", json={"name": "欧阳 娜娜", "kind": "party_member",
                                                     "village_code": village})

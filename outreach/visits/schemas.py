@@ -89,7 +89,7 @@ class SyncResultSchema(Schema):
 class SyncResponseSchema(Schema):
     """Results in the order sent."""
 
-    results = fields.List(fields.Nested(SyncResultSchema))
+    results = fields.List(Documented(SyncResultSchema))
 
 
 class VisitSchema(Schema):
