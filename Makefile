@@ -1,6 +1,8 @@
 # The two commands: `make run` and `make test`.  Everything else is set-up they share; they build it with a
 # parallel sub-make (pip ∥ npm ∥ PostgreSQL), so every prerequisite below names what it really needs.
 SETUP_JOBS ?= 4
+# npm runs beside pip, which the rest waits for (migrate, seed): at a lower priority it takes the spare core.
+BESIDE := nice -n 10
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -30,7 +32,7 @@ translations: $(BIN)/.installed
 DASHBOARD_VENDOR := dashboard/node_modules/.installed
 $(DASHBOARD_VENDOR): dashboard/package.json dashboard/package-lock.json
 	$(PYTHON) scripts/system_tools.py --required npm
-	cd dashboard && npm ci --no-audit --no-fund --loglevel=error
+	cd dashboard && $(BESIDE) npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 dashboard: $(DASHBOARD_VENDOR)
@@ -41,11 +43,11 @@ FIELDAPP_VENDOR := fieldapp/node_modules/.installed
 FIELDAPP_SW := fieldapp/build/sw.js
 $(FIELDAPP_VENDOR): fieldapp/package.json fieldapp/package-lock.json
 	$(PYTHON) scripts/system_tools.py --required npm
-	cd fieldapp && npm ci --no-audit --no-fund --loglevel=error
+	cd fieldapp && $(BESIDE) npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 $(FIELDAPP_SW): $(FIELDAPP_VENDOR) fieldapp/build-sw.mjs $(wildcard fieldapp/static/*) $(wildcard fieldapp/shell/*)
-	cd fieldapp && rm -rf build && node build-sw.mjs
+	cd fieldapp && rm -rf build && $(BESIDE) node build-sw.mjs
 
 fieldapp: $(FIELDAPP_SW)
 

@@ -24,6 +24,7 @@ import numpy as np
 import shapely
 from shapely.geometry import MultiPolygon, Polygon
 
+from core.bulk import indexes_deferred
 from core.extensions import db
 from grids import queries, signals
 from grids import territory_data as public
@@ -368,7 +369,7 @@ def seed_ankang(scale: float = 1.0, seed: int = 20241, reset: bool = False,
                   (f"{c}\t{t}\t{p or chr(92) + 'N'}\t{v}\t{v[:6]}\t{n}\t{_ewkb(g)}\n"
                    for c, t, p, v, n, g in territory.grids))
             step("write", len(territory.grids))
-        with _timed(timings, "generate and write households"):
+        with _timed(timings, "generate and write households"), indexes_deferred(["households"]):
             _copy(cursor, "copy households (id, county_code, grid_code, village_code, location, address, "
                   "residents, tags) from stdin", household_rows(territory, seed, region_names, step))
             cursor.execute("select setval(pg_get_serial_sequence('households', 'id'), "

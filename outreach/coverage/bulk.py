@@ -4,7 +4,7 @@ When nothing is stored yet, every rollup of :mod:`outreach.coverage.models` can 
 from the staged history by one INSERT … SELECT each, instead of the sync's fold
 (:func:`outreach.coverage.rollups.add_staged_visits`), whose read-modify-write passes are what a
 batch arriving on top of stored figures needs.  The caller holds every index back, primary keys included
-(:func:`outreach.visits.queries.indexes_deferred`): inserting millions of rows into indexes in
+(:func:`core.bulk.indexes_deferred`): inserting millions of rows into indexes in
 random order was most of this step's time.
 """
 from __future__ import annotations

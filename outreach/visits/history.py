@@ -16,7 +16,7 @@ with this and with the fold applied day by day, as syncing phones would have.
 Content hashes of the keys are an md5 of the visit's id, household and outcome (no phone will
 retry these ids, so they never meet the sync's JSON digest; hashing the whole row as text took 10 s).
 While the first history goes in, the visit table's, its keys' and the rollups' indexes, primary keys
-included, are held back and built once at the end (:func:`outreach.visits.queries.indexes_deferred`).
+included, are held back and built once at the end (:func:`core.bulk.indexes_deferred`).
 """
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ import numpy as np
 from flask import current_app
 from sqlalchemy import text
 
+from core.bulk import indexes_deferred
 from core.clock import LOCAL
 from core.extensions import db
 from outreach.coverage import bulk, rollups
@@ -206,14 +207,14 @@ def seed_history(days: int = 90, seed: int = 11, step: Callable[[str, int], None
     first = not queries.visits_stored() and bulk.rollups_empty()
     if first:
         queries.renew_empty_tables(["visits", "visit_keys", *rollups.ROLLUP_TABLES])
-    with queries.indexes_deferred(["visits", "visit_keys"] if first else []):
+    with indexes_deferred(["visits", "visit_keys"] if first else []):
         queries.store_history(STAGING, current_app.config["GRIDS_OUTSIDE_GRID_TOLERANCE_M"])
         timings["flag, key and store visits"] = time.perf_counter() - started
         started = time.perf_counter()
     timings["index visits"] = time.perf_counter() - started
     started = time.perf_counter()
     if first:  # nothing stored yet: each rollup written once, straight from the staged history
-        with queries.indexes_deferred(rollups.ROLLUP_TABLES):
+        with indexes_deferred(rollups.ROLLUP_TABLES):
             bulk.fold_into_empty(STAGING)
     else:  # added to a history: the sync's own fold
         queries.stage_history_for_rollups(STAGING)
