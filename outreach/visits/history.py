@@ -224,5 +224,9 @@ def seed_history(days: int = 90, seed: int = 11, step: Callable[[str, int], None
     for table in ("visits", "visit_keys", "household_coverage", "household_visit_days", "grid_coverage",
                   "grid_day_counts", "village_day_counts", "last_completed_counts"):
         db.session.execute(text(f"analyze {table}"))
+    # ANALYZE's statistics are transactional: without this commit they were rolled back with the
+    # session, while the counters told autovacuum they were fresh, and the planner kept the
+    # statistics of before the load (a 90-day coverage report sorted 1.9 M rows on disk: 1.9 s).
+    db.session.commit()
     timings["rollups (set-based)"] = time.perf_counter() - started
     return timings
