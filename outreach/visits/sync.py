@@ -339,7 +339,11 @@ def locate(visits: list[IncomingVisit]) -> None:
 
 
 class _Sighting(NamedTuple):
+    # Field order is the sort order: by time, a stored visit (rank -1) before batch visits at the same
+    # instant, those in batch order. Tuples compare natively, so no key function runs per sighting
+    # (a busy member's week is tens of thousands of stored visits).
     at: datetime
+    rank: int
     lon: float
     lat: float
     position: int | None  # in the located batch; None for a stored visit
@@ -352,13 +356,13 @@ def travel_flags(visits: list[IncomingVisit], stored: Iterable[StoredVisit], spe
     timelines: dict[int, list[_Sighting]] = {}
     for row in stored:
         if row.lon is not None:
-            timelines.setdefault(row.member_id, []).append(_Sighting(row.visited_at, row.lon, row.lat, None))
+            timelines.setdefault(row.member_id, []).append(_Sighting(row.visited_at, -1, row.lon, row.lat, None))
     for position, visit in enumerate(visits):
         timelines.setdefault(visit.worker.member_id, []).append(
-            _Sighting(visit.item.visited_at, visit.lon, visit.lat, position))
+            _Sighting(visit.item.visited_at, position, visit.lon, visit.lat, position))
     flagged: set[int] = set()
     for timeline in timelines.values():
-        timeline.sort(key=lambda s: (s.at, -1 if s.position is None else s.position))
+        timeline.sort()
         for before, after in zip(timeline, timeline[1:], strict=False):
             distance = haversine_m(before.lon, before.lat, after.lon, after.lat)
             if distance < min_jump_m:
