@@ -34,15 +34,15 @@ ROOT = Path(__file__).resolve().parent.parent
 PORT = int(os.environ.get("BENCH_PORT", "5057"))
 
 
-def make_workers(count: int) -> list[dict]:
+def make_workers(count: int, skip: int = 0) -> list[dict]:
     """Grid-worker accounts for chiefs of tier-3 cells, with their households and tokens."""
     rows = db.session.execute(text("""
         select distinct on (a.member_id) a.member_id, m.village_code
         from assignments a join members m on m.id = a.member_id
         join grids g on g.code = a.grid_code and g.tier = 3
         where a.role = 'chief' and a.valid_to is null
-        order by a.member_id limit :n
-    """), {"n": count}).all()
+        order by a.member_id limit :n offset :skip
+    """), {"n": count, "skip": skip}).all()
     workers = []
     # Every account has the same password: hashed once (Argon2 costs ~0.2 s, which for 1,540 accounts
     # was five minutes of set-up before anything was measured).
@@ -109,11 +109,14 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=40, help="batches of 500")
     parser.add_argument("--singles", type=int, default=1500, help="one-visit requests")
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--skip-members", type=int, default=0,
+                        help="use members after the first N (repeated runs, e.g. before/after comparisons, each "
+                             "with workers whose weeks hold only their own history)")
     args = parser.parse_args()
     console = Console()
     app = seeded_bench_app(console)
     with app.app_context():
-        workers = make_workers(args.batches + args.singles)
+        workers = make_workers(args.batches + args.singles, args.skip_members)
         database_url = db.engine.url.render_as_string(hide_password=False)
     console.print(f"{len(workers)} worker accounts ready")
     rng = np.random.default_rng(5)
