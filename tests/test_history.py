@@ -113,6 +113,9 @@ def test_bulk_history_rollups_equal_the_visit_table_and_the_sync_fold(app):
     assert not db.session().in_transaction()
     assert db.session.execute(text("select count(*) from pg_stats where tablename = 'household_visit_days' "
                                    "and attname = 'day' and n_distinct > 1")).scalar() == 1
+    analysed = set(db.session.execute(text("select distinct tablename from pg_stats where tablename = any(:t)"),
+                                      {"t": ["visits", "visit_keys", *rollups.ROLLUP_TABLES]}).scalars())
+    assert analysed == {"visits", "visit_keys", *rollups.ROLLUP_TABLES}
     # The secondary indexes dropped for the load are back, on the parent and every partition.
     assert visit_indexes() >= indexes and len(indexes) > 5
     visits = db.session.execute(text("select count(*), count(distinct household_id) from visits")).one()

@@ -221,8 +221,7 @@ def seed_history(days: int = 90, seed: int = 11, step: Callable[[str, int], None
         rollups.add_staged_visits()
     db.session.execute(text(f"drop table {STAGING}"))
     db.session.commit()
-    for table in ("visits", "visit_keys", "household_coverage", "household_visit_days", "grid_coverage",
-                  "grid_day_counts", "village_day_counts", "last_completed_counts"):
+    for table in ("visits", "visit_keys", *rollups.ROLLUP_TABLES):
         db.session.execute(text(f"analyze {table}"))
     # ANALYZE's statistics are transactional: without this commit they were rolled back with the
     # session, while the counters told autovacuum they were fresh, and the planner kept the
