@@ -16,6 +16,12 @@ from core.extensions import db
 from outreach.visits.models import Visit
 from outreach.visits.sync import HeldCell, KnownHousehold, StoredKey, StoredVisit
 
+# The outside_grid rule for a staged visit ``b`` (lon, lat) and the cell ``g`` it names: neither inside the
+# cell nor within :tolerance metres of it. One text for the sync and the bulk history.
+OUTSIDE_CELL = """not ST_Covers(g.boundary, ST_SetSRID(ST_MakePoint(b.lon, b.lat), 4326))
+          and not ST_DWithin(g.boundary::geography, ST_SetSRID(ST_MakePoint(b.lon, b.lat), 4326)::geography,
+                             :tolerance)"""
+
 
 def ensure_partitions(months: list[date]) -> None:
     """Create the monthly partitions of ``visits`` that these months need."""
@@ -156,10 +162,7 @@ def store_history(table: str, tolerance_m: float) -> None:
     db.session.execute(text(f"""
         update {table} b set flags = b.flags || cast('{{outside_grid}}' as varchar(20)[])
         from grids g
-        where b.far and g.code = b.grid_code
-          and not ST_Covers(g.boundary, ST_SetSRID(ST_MakePoint(b.lon, b.lat), 4326))
-          and not ST_DWithin(g.boundary::geography, ST_SetSRID(ST_MakePoint(b.lon, b.lat), 4326)::geography,
-                             :tolerance)
+        where b.far and g.code = b.grid_code and {OUTSIDE_CELL}
     """), {"tolerance": tolerance_m})
     db.session.execute(text(f"""
         insert into visit_keys (county_code, id, content_hash, visited_at, household_id, flags)
@@ -241,17 +244,14 @@ def flag_staged(tolerance_m: float) -> None:
     # A batch names a handful of cells and one member: those are read first (by primary key
     # and member index). Joined to the whole table instead, the planner hashed all 46,000
     # cells with their boundaries (and all assignments) for every batch: ~50 ms of a ~170 ms sync.
-    db.session.execute(text("""
+    db.session.execute(text(f"""
         with cells as materialized (
             select g.code, g.boundary from grids g
             where g.code in (select distinct grid_code from sync_batch)
         )
-        update sync_batch b set flags = b.flags || cast('{outside_grid}' as varchar(20)[])
+        update sync_batch b set flags = b.flags || cast('{{outside_grid}}' as varchar(20)[])
         from cells g
-        where g.code = b.grid_code and b.lon is not null
-          and not ST_Covers(g.boundary, ST_SetSRID(ST_MakePoint(b.lon, b.lat), 4326))
-          and not ST_DWithin(g.boundary::geography, ST_SetSRID(ST_MakePoint(b.lon, b.lat), 4326)::geography,
-                             :tolerance)
+        where g.code = b.grid_code and b.lon is not null and {OUTSIDE_CELL}
     """), {"tolerance": tolerance_m})
     db.session.execute(text("""
         with held as materialized (
